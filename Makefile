@@ -1,0 +1,36 @@
+# The two commands a new user types: `make run` (every scenario, reports written) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+N      ?= 2
+
+.PHONY: run test setup engine images lint bench clean
+
+run: setup engine
+	$(BIN)/hardlab run -n $(N)
+
+test: setup engine
+	$(BIN)/python -m pytest tests -n $(N)
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+engine:
+	bash scripts/ensure-engine
+
+images: setup engine
+	$(BIN)/hardlab images build
+
+lint: setup
+	$(BIN)/ruff check hardlab tests bench conftest.py fixtures
+
+bench: setup engine
+	$(BIN)/python bench/overhead.py
+
+clean:
+	rm -rf $(VENV) reports/* .pytest_cache

@@ -1,0 +1,3 @@
+"""hardlab: Docker container-security labs as real, runnable pytest suites."""
+
+__version__ = "0.1.0"
