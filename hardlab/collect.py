@@ -1,0 +1,92 @@
+"""Scenario files become pytest items: one `File` per TOML file, one `Function` per case.
+
+Items are `pytest.Function`s built with `callobj=`, so they get real fixtures, marks and xdist support
+without patching pytest internals. The whole file is validated before any of its cases is collected.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hardlab import report, schema
+from hardlab.engine import CaseResult
+from hardlab.inputs import InputError
+
+
+class CaseFailure(Exception):
+    """A case did not hold; the message is the whole finding."""
+
+    def __init__(self, classification: str, text: str):
+        self.classification = classification
+        super().__init__(text)
+
+
+class ScenarioCollectError(Exception):
+    """A scenario file is invalid; every problem is listed with file, line and key."""
+
+
+def judge(request: pytest.FixtureRequest, hardlab_case_run: CaseResult | InputError) -> None:
+    """The call phase of every case: decide from what the setup phase observed."""
+    result = hardlab_case_run
+    if isinstance(result, InputError):
+        raise CaseFailure(report.HARNESS_ERROR, f"INPUT ERROR: {result}")
+    if result.skip_reason:
+        pytest.skip(result.skip_reason)
+    found = report.verdict(result)
+    if found:
+        classification, first_line = found
+        raise CaseFailure(classification, report.describe(request.node.scenario, result, first_line))
+
+
+class ScenarioFile(pytest.File):
+    """One TOML scenario file."""
+
+    def collect(self) -> Any:
+        try:
+            scenario = schema.load(self.path, root=self.config.rootpath)
+        except schema.ScenarioError as exc:
+            raise ScenarioCollectError(str(exc)) from None
+        for case in scenario.cases:
+            item = CaseItem.from_parent(self, name=case.id, callobj=judge)
+            item.scenario = scenario
+            item.case = case
+            item.add_marker(pytest.mark.hardlab)
+            for tag in dict.fromkeys((*scenario.tags, *case.tags)):
+                item.add_marker(getattr(pytest.mark, tag))
+            item.user_properties.append(("hardlab", json.dumps(report.case_record(scenario, case))))
+            yield item
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, ScenarioCollectError):
+            return f"invalid scenario file:\n{excinfo.value}"
+        return super().repr_failure(excinfo)
+
+
+class CaseItem(pytest.Function):
+    """One case of a scenario: setup runs it on the engine, call judges it."""
+
+    scenario: schema.Scenario
+    case: schema.Case
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, CaseFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style)
+
+    def _repr_failure_py(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        # Setup-phase errors (engine down, image missing) read as a sentence, not a traceback into hardlab.
+        from hardlab.engine import EngineError
+        from hardlab.images import ImageError
+
+        if isinstance(excinfo.value, (EngineError, ImageError)):
+            return (
+                f"HARNESS ERROR (not a security finding): {excinfo.value}\ncase: {self.scenario.path}:{self.case.line}"
+            )
+        return super()._repr_failure_py(excinfo, style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, (self.case.line or 1) - 1, f"{self.scenario.id}::{self.case.id}"

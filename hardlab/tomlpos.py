@@ -1,0 +1,80 @@
+"""Line numbers for TOML key paths.
+
+`tomllib` gives values but no positions, and every error must name the line. This scanner tracks
+table headers (counting `[[array]]` entries) and `key =` lines, which is all a scenario file uses.
+"""
+
+from __future__ import annotations
+
+import re
+
+KeyPath = tuple[str | int, ...]
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\[\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
+
+
+def _split_dotted(text: str) -> list[str]:
+    parts = re.findall(r"""[A-Za-z0-9_-]+|"[^"]*"|'[^']*'""", text)
+    return [p[1:-1] if p[:1] in "\"'" else p for p in parts]
+
+
+def line_index(text: str) -> dict[KeyPath, int]:
+    """Map each key path (array entries as ints) to the 1-based line that defines it."""
+    index: dict[KeyPath, int] = {}
+    arrays: dict[KeyPath, int] = {}
+    current: KeyPath = ()
+    in_multiline: str | None = None
+
+    def resolve(parts: list[str]) -> KeyPath:
+        out: KeyPath = ()
+        for part in parts:
+            out = (*out, part)
+            if out in arrays:
+                out = (*out, arrays[out])
+        return out
+
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if in_multiline:
+            if line.count(in_multiline) % 2 == 1:
+                in_multiline = None
+            continue
+        header = _HEADER.match(line)
+        if header and not _KEY.match(line):
+            parts = _split_dotted(header.group(2))
+            if header.group(1) == "[[":
+                prefix = resolve(parts[:-1])
+                full = (*prefix, parts[-1])
+                arrays[full] = arrays.get(full, -1) + 1
+                current = (*full, arrays[full])
+            else:
+                current = resolve(parts)
+            index.setdefault(current, lineno)
+            continue
+        key = _KEY.match(line)
+        if key:
+            path = (*current, *_split_dotted(key.group(1)))
+            index.setdefault(path, lineno)
+            rest = line[key.end() :]
+            for quote in ('"""', "'''"):
+                if rest.count(quote) % 2 == 1:
+                    in_multiline = quote
+    return index
+
+
+def line_of(index: dict[KeyPath, int], path: KeyPath) -> int | None:
+    """The line of `path`, or of its nearest ancestor that has one."""
+    probe = tuple(path)
+    while probe:
+        if probe in index:
+            return index[probe]
+        probe = probe[:-1]
+    return None
+
+
+def format_path(path: KeyPath) -> str:
+    """('case', 2, 'step', 0, 'exit_code') -> 'case[2].step[0].exit_code'."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
