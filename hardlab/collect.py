@@ -33,12 +33,14 @@ def judge(request: pytest.FixtureRequest, hardlab_case_run: CaseResult | InputEr
     """The call phase of every case: decide from what the setup phase observed."""
     result = hardlab_case_run
     if isinstance(result, InputError):
+        request.node.user_properties.append(("hardlab_class", report.HARNESS_ERROR))
         raise CaseFailure(report.HARNESS_ERROR, f"INPUT ERROR: {result}")
     if result.skip_reason:
         pytest.skip(result.skip_reason)
     found = report.verdict(result)
     if found:
         classification, first_line = found
+        request.node.user_properties.append(("hardlab_class", classification))
         raise CaseFailure(classification, report.describe(request.node.scenario, result, first_line))
 
 

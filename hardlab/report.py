@@ -139,6 +139,10 @@ class Summary:
         rec["duration"] = round(rec["duration"] + report.duration, 3)
         if "hardlab" in props:
             rec.update(json.loads(props["hardlab"]))
+        if "hardlab_evidence" in props:
+            rec["evidence"] = json.loads(props["hardlab_evidence"])
+        if "hardlab_class" in props:
+            rec["classification"] = props["hardlab_class"]
         if report.when == "call" or report.outcome != "passed":
             if report.skipped:
                 rec["outcome"] = "skipped"

@@ -732,6 +732,8 @@ def _step(check: _Checker, raw: dict[str, Any], path: KeyPath, timeout: float) -
     if len(check.problems) > before or exp is None:
         return None
     name = raw.get("name") if isinstance(raw.get("name"), str) else ""
+    if not name and argv == PROC_STATUS_ARGV:
+        name = "read /proc/1/status"
     return Step(
         name=name or (" ".join(argv)[:60] if argv else "wait"),
         kind=kind,

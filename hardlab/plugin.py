@@ -1,0 +1,260 @@
+"""The pytest plugin: collects scenario files, provides fixtures, sweeps containers, writes reports.
+
+Registered by the repo's conftest.py and exposed as the `hardlab` pytest11 entry point.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hardlab import labels
+from hardlab.collect import ScenarioFile
+from hardlab.report import HOST_FEATURE_MISSING, Summary, evidence
+
+STATE = pytest.StashKey[dict[str, Any]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hardlab", "hardlab scenarios")
+    group.addoption(
+        "--hardlab-strict",
+        action="store_true",
+        help="a missing host feature fails the case instead of skipping it (nightly verification)",
+    )
+    group.addoption("--hardlab-report", metavar="PATH", help="write the run's JSON summary to PATH")
+    group.addoption(
+        "--hardlab-input",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a scenario input (e.g. profile=./my-seccomp.json); repeatable",
+    )
+    parser.addini("hardlab_dirs", "folders whose *.toml files are scenarios", type="args", default=["scenarios"])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "hardlab: a case from a hardlab scenario file")
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        run_id, owner = workerinput["hardlab_run_id"], workerinput["hardlab_owner"]
+    else:
+        run_id = os.environ.get("HARDLAB_RUN_ID") or labels.new_run_id()
+        owner = labels.owner()
+    config.stash[STATE] = {"run_id": run_id, "owner": owner, "summary": Summary(run_id), "client": None}
+    if workerinput is None:
+        config.pluginmanager.register(_Recorder(config.stash[STATE]["summary"]), "hardlab-recorder")
+    if workerinput is None and hasattr(signal, "SIGTERM"):
+        # A nightly job killed by its scheduler gets SIGTERM: unwind like Ctrl-C so the sweep still runs.
+        signal.signal(signal.SIGTERM, _terminate)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: every worker shares the controller's run id and owner, so one sweep finds all."""
+    state = node.config.stash[STATE]
+    node.workerinput["hardlab_run_id"] = state["run_id"]
+    node.workerinput["hardlab_owner"] = state["owner"]
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFile | None:
+    if file_path.suffix != ".toml":
+        return None
+    config = parent.config
+    dirs = set(config.getini("hardlab_dirs"))
+    explicit = any(Path(arg.split("::")[0]).resolve() == file_path.resolve() for arg in config.args)
+    if explicit or any(part in dirs for part in file_path.parts[:-1]):
+        for tag_holder in (file_path,):
+            _register_markers(config, tag_holder)
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+def _register_markers(config: pytest.Config, file_path: Path) -> None:
+    """Scenario tags become markers; register them so `-m seccomp` works under --strict-markers."""
+    import re
+
+    text = file_path.read_text(encoding="utf-8", errors="replace")
+    for block in re.findall(r"^\s*tags\s*=\s*\[([^\]]*)\]", text, re.MULTILINE):
+        for tag in re.findall(r"[\"']([A-Za-z_][A-Za-z0-9_]*)[\"']", block):
+            config.addinivalue_line("markers", f"{tag}: hardlab scenario tag")
+
+
+def _client(config: pytest.Config) -> Any:
+    from hardlab.engine import connect, sweep_dead
+
+    state = config.stash[STATE]
+    if state["client"] is None:
+        state["client"] = connect()
+        sweep_dead(state["client"])  # leftovers of runs whose owner died (kill -9, crashed CI)
+    return state["client"]
+
+
+@pytest.fixture(scope="session")
+def hardlab_client(pytestconfig: pytest.Config) -> Any:
+    """A docker-py client that has answered a ping (the session's one connection)."""
+    return _client(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def hardlab_host(pytestconfig: pytest.Config, hardlab_client: Any) -> Any:
+    """What this host can enforce; probed once per run and shared by xdist workers through a file."""
+    from hardlab.host import HostFacts, probe
+
+    run_id = pytestconfig.stash[STATE]["run_id"]
+    cache = Path(tempfile.gettempdir()) / f"hardlab-host-{run_id}.json"
+    with open(cache.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if cache.is_file():
+            return HostFacts.from_json(cache.read_text())
+        facts = probe(hardlab_client)
+        cache.write_text(facts.to_json())
+        return facts
+
+
+@pytest.fixture(scope="session")
+def hardlab_run_id(pytestconfig: pytest.Config) -> str:
+    return str(pytestconfig.stash[STATE]["run_id"])
+
+
+def _overrides(config: pytest.Config) -> dict[str, str]:
+    out = {}
+    for item in config.getoption("hardlab_input") or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise pytest.UsageError(f"--hardlab-input expects NAME=VALUE, got {item!r}")
+        out[name] = value
+    return out
+
+
+@pytest.fixture
+def hardlab_case_run(request: pytest.FixtureRequest, hardlab_client: Any, hardlab_host: Any) -> Any:
+    """Setup phase of a case: check requirements, then run it on the engine. Engine trouble raises here,
+    so pytest reports it as an ERROR, never as a failed security check."""
+    from hardlab.engine import run_case
+    from hardlab.inputs import InputError, bind
+
+    item = request.node
+    scenario, case = item.scenario, item.case
+    missing = hardlab_host.missing(tuple(dict.fromkeys((*scenario.requires, *case.requires))))
+    if missing:
+        item.user_properties.append(("hardlab_class", HOST_FEATURE_MISSING))
+        if request.config.getoption("hardlab_strict"):
+            pytest.fail("STRICT: " + "; ".join(missing), pytrace=False)
+        pytest.skip("; ".join(missing))
+    state = request.config.stash[STATE]
+    try:
+        values = bind(scenario, getattr(item, "hardlab_inputs", None) or _overrides(request.config))
+        result = run_case(hardlab_client, case, scenario.path.parent, state["run_id"], state["owner"], values)
+    except InputError as exc:
+        return exc
+    item.user_properties.append(("hardlab_evidence", json.dumps(evidence(result))))
+    _allure(scenario, case, result)
+    return result
+
+
+def _allure(scenario: Any, case: Any, result: Any) -> None:
+    """Each step an allure step with its command and output; tags become labels."""
+    try:
+        import allure
+    except ImportError:  # pragma: no cover
+        return
+    allure.dynamic.feature(scenario.id)
+    allure.dynamic.title(f"{scenario.id}: {case.title}")
+    allure.dynamic.description(f"{scenario.title}\n\n{scenario.description}\n\nRemediation: {scenario.remediation}")
+    allure.dynamic.tag(*dict.fromkeys((*scenario.tags, *case.tags)))
+    for label, run in (("control", result.control), ("case", result.main)):
+        if run is None:
+            continue
+        for sr in run.steps:
+            verdict = "ok" if sr.ok else "FAIL"
+            with allure.step(f"[{label}] {sr.step.name} — {verdict}"):
+                allure.attach(sr.step.display, "command", allure.attachment_type.TEXT)
+                text = f"exit code: {sr.observed.exit_code}\n--- stdout\n{sr.observed.stdout}\n--- stderr\n{sr.observed.stderr}"
+                allure.attach(text, "output", allure.attachment_type.TEXT)
+                checks = "\n".join(f"{'ok  ' if c.ok else 'FAIL'} {c.what}: expected {c.expected}; observed {c.observed}" for c in sr.checks)
+                allure.attach(checks, "checks", allure.attachment_type.TEXT)
+
+
+class _Recorder:
+    """Feeds every case's reports into the run summary (on the xdist controller, or the lone process)."""
+
+    def __init__(self, summary: Summary):
+        self.summary = summary
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if any(name == "hardlab" for name, _ in report.user_properties):
+            self.summary.add(report)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    state = config.stash[STATE]
+    if hasattr(config, "workerinput"):
+        return
+    summary: Summary = state["summary"]
+    if not summary.records:
+        return
+    _sweep_run(state)
+    host = _read_host(state["run_id"])
+    path = config.getoption("hardlab_report")
+    if path:
+        summary.write(Path(path), host)
+    alluredir = getattr(config.option, "allure_report_dir", None)
+    if alluredir and host:
+        from hardlab.host import HostFacts, environment_properties
+
+        Path(alluredir).mkdir(parents=True, exist_ok=True)
+        (Path(alluredir) / "environment.properties").write_text(environment_properties(HostFacts.from_json(json.dumps(host))))
+
+
+def _sweep_run(state: dict[str, Any]) -> None:
+    from hardlab.engine import EngineError, connect, sweep_run
+
+    try:
+        client = state["client"] or connect(timeout=30)
+        left = sweep_run(client, state["run_id"])
+    except EngineError:
+        return
+    if left:
+        print(f"\nhardlab: removed {left} container(s) left by run {state['run_id']} (interrupted or crashed worker)")
+
+
+def _read_host(run_id: str) -> dict[str, Any] | None:
+    cache = Path(tempfile.gettempdir()) / f"hardlab-host-{run_id}.json"
+    if not cache.is_file():
+        return None
+    data: dict[str, Any] = json.loads(cache.read_text())
+    return data
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if not state or hasattr(config, "workerinput"):
+        return
+    summary: Summary = state["summary"]
+    if not summary.records:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("hardlab")
+    totals = summary.totals()
+    write(", ".join(f"{n} {k}" for k, n in totals.items()) + f"  (run {state['run_id']})")
+    reasons = summary.skip_reasons()
+    if reasons:
+        write("skipped because the host lacks a feature (these are not passes):")
+        for reason, count in reasons.most_common():
+            write(f"  {count:>3} × {reason}")
+    path = config.getoption("hardlab_report")
+    if path:
+        write(f"summary: {path}")
