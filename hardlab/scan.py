@@ -128,6 +128,8 @@ def match(inventory: Inventory, feed: Feed) -> list[Finding]:
                     continue
                 found[key] = Finding(adv.id, aff.name, [pkg.name], pkg.source_version, fixed, aff.severity,
                                      adv.summary, list(adv.aliases))
+    for finding in found.values():
+        finding.packages.sort()
     return sorted(found.values(), key=lambda f: (-f.severity, f.source, f.id))
 
 

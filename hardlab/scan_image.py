@@ -11,10 +11,10 @@ import contextlib
 import io
 import os
 import posixpath
-import secrets
 import tarfile
 from typing import Any
 
+from hardlab import labels
 from hardlab.scan_inventory import APK_INSTALLED, DPKG_STATUS, DPKG_STATUS_D, OS_RELEASE, Inventory, build_inventory
 
 
@@ -22,8 +22,9 @@ class ImageNotAvailable(LookupError):
     """The image is not in the local engine; `hardlab scan` never pulls."""
 
 
-def run_id() -> str:
-    return os.environ.get("HARDLAB_RUN_ID") or f"scan-{os.getpid()}-{secrets.token_hex(3)}"
+def run_labels() -> dict[str, str]:
+    """hardlab's labels for this run (HARDLAB_RUN_ID when a harness set one), owner = this process."""
+    return labels.for_run(os.environ.get("HARDLAB_RUN_ID") or labels.new_run_id(), labels.owner())
 
 
 def _archive(container: Any, path: str) -> tarfile.TarFile | None:
@@ -49,21 +50,25 @@ def _read_file(container: Any, path: str, hops: int = 0) -> str | None:
     return handle.read().decode("utf-8", errors="replace") if handle else None
 
 
-def read_image(image: str, client: Any = None, labels: dict[str, str] | None = None) -> Inventory:
+def read_image(image: str, client: Any = None, container_labels: dict[str, str] | None = None) -> Inventory:
     """Inventory of a local image via docker-py (`get_archive` on a created, never started container)."""
     import docker
     import docker.errors
 
-    client = client or docker.from_env()
+    try:
+        client = client or docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise RuntimeError(f"no Docker Engine answers ({exc}); scan a rootfs folder instead, or start one") from None
     try:
         client.images.get(image)
     except docker.errors.ImageNotFound:
         raise ImageNotAvailable(f"image {image!r} is not in the local engine; hardlab scan never pulls "
                                 "(build or load it first, or pass a rootfs folder)") from None
-    labels = labels or {"hardlab": "1", "hardlab.run": run_id()}
+    container_labels = container_labels or run_labels()
     # The command is never executed; giving one lets images without CMD (docker import) be created too.
     container = client.containers.create(image, command=["/hardlab-scan-never-started"], entrypoint=[],
-                                         labels=labels, network_disabled=True)
+                                         labels=container_labels, network_disabled=True)
     try:
         files: dict[str, str] = {}
         for rel in (*OS_RELEASE, DPKG_STATUS, APK_INSTALLED):

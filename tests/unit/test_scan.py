@@ -395,7 +395,7 @@ def test_cli_gate_exit_codes_and_json_report(tmp_path: Path, capsys: pytest.Capt
     assert data["gate"] == {"severity": "High", "threshold": 2, "rule": "fail when count > threshold"}
     builtin = data["backends"]["builtin"]
     assert builtin["count"] == 3 and {f["id"] for f in builtin["findings"]} == {"T-0", "T-1", "T-2"}
-    assert builtin["findings"][0]["packages"] == ["libc6", "libc-bin"]
+    assert builtin["findings"][0]["packages"] == ["libc-bin", "libc6"]
 
 
 def test_cli_input_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
