@@ -183,7 +183,10 @@ def _allure(scenario: Any, case: Any, result: Any) -> None:
                 allure.attach(sr.step.display, "command", allure.attachment_type.TEXT)
                 text = f"exit code: {sr.observed.exit_code}\n--- stdout\n{sr.observed.stdout}\n--- stderr\n{sr.observed.stderr}"
                 allure.attach(text, "output", allure.attachment_type.TEXT)
-                checks = "\n".join(f"{'ok  ' if c.ok else 'FAIL'} {c.what}: expected {c.expected}; observed {c.observed}" for c in sr.checks)
+                checks = "\n".join(
+                    f"{'ok  ' if c.ok else 'FAIL'} {c.what}: expected {c.expected}; observed {c.observed}"
+                    for c in sr.checks
+                )
                 allure.attach(checks, "checks", allure.attachment_type.TEXT)
 
 
@@ -216,7 +219,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         from hardlab.host import HostFacts, environment_properties
 
         Path(alluredir).mkdir(parents=True, exist_ok=True)
-        (Path(alluredir) / "environment.properties").write_text(environment_properties(HostFacts.from_json(json.dumps(host))))
+        (Path(alluredir) / "environment.properties").write_text(
+            environment_properties(HostFacts.from_json(json.dumps(host)))
+        )
 
 
 def _sweep_run(state: dict[str, Any]) -> None:

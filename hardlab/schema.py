@@ -113,7 +113,7 @@ PROBE = "/usr/local/bin/hardlab-probe"
 # What a step with only proc_status/cap_* expectations runs: PID 1's status plus the kernel's cap width.
 PROC_STATUS_ARGV = ("/bin/sh", "-c", "cat /proc/1/status; echo CapLastCap: $(cat /proc/sys/kernel/cap_last_cap)")
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
 
 
 @dataclass(frozen=True)
