@@ -10,7 +10,9 @@ The matching functions are pure (no docker, no pytest); only `scan_target` touch
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import io
 import json
 import os
 import re
@@ -248,6 +250,17 @@ def scan_target(target: str, feed_dir: str | Path, severity: str | Severity = "H
     result = ScanResult(target, inventory, feed, results, gate, notes)
     result.report = write_report(report_path(target, report_dir), target, inventory, feed, results, gate, notes)
     return result
+
+
+def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    """`hardlab scan ARGV` in-process, for a scenario step: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse usage errors
+            code = exc.code if isinstance(exc.code, int) else 2
+    return code, out.getvalue(), err.getvalue()
 
 
 def main(argv: list[str]) -> int:

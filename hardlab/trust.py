@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -40,6 +41,15 @@ class TrustUnavailable(RuntimeError):
     """The host cannot run the lab (missing binary, not root to install it); the text says which."""
 
 
+def _fill(text: str, values: dict[str, str]) -> str:
+    def one(m: re.Match[str]) -> str:
+        if m.group(1) not in values:
+            raise KeyError(f"unknown placeholder ${{{m.group(1)}}}; known: {', '.join(sorted(values))}")
+        return values[m.group(1)]
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", one, text)
+
+
 def state_root() -> Path:
     return Path(os.environ.get("HARDLAB_STATE_DIR", "/var/tmp/hardlab")) / "trust"
 
@@ -60,6 +70,18 @@ def missing_tools() -> list[str]:
     if not (BUSYBOX.exists() and _is_static(BUSYBOX)):
         need.append("busybox-static")
     return need
+
+
+def unavailable_reason(install: bool = True) -> str | None:
+    """None when the lab can run here (tools present, or root on Debian to install them); else why not.
+
+    For a host probe / `requires = ["trust-lab"]`: it installs nothing itself."""
+    if shutil.which("docker") is None:
+        return "content-trust lab needs the docker CLI (content trust lives in the CLI)"
+    need = missing_tools()
+    if need and not (install and os.geteuid() == 0 and shutil.which("apt-get")):
+        return f"content-trust lab needs Debian packages {' '.join(need)} and this is not root on Debian"
+    return None
 
 
 def ensure_tools(install: bool = True) -> None:
@@ -243,6 +265,23 @@ class TrustLab:
         env = self.env(trust, docker_config)
         return subprocess.run([cli, *args], env=env, capture_output=True, text=True, timeout=timeout)
 
+    def run_step(self, argv: list[str], values: dict[str, str], trust: bool = True, client: str = "default",
+                 timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """A scenario's CLI step: `${name}` placeholders filled from `values`; `client` names the machine:
+        "default" (the one that pushed), "fresh" (a new DOCKER_CONFIG each time: no cached trust data)
+        or any other name (a DOCKER_CONFIG kept under that name for the lab's lifetime)."""
+        filled = [_fill(arg, values) for arg in argv]
+        if filled[:1] == ["docker"]:
+            filled = filled[1:]
+        if client == "default":
+            config = self.docker_config
+        elif client == "fresh":
+            config = self.new_docker_config(f"fresh-{secrets.token_hex(4)}")
+        else:
+            existing = self.state_dir / "clients" / client
+            config = existing if existing.is_dir() else self.new_docker_config(client)
+        return self.docker(*filled, trust=trust, docker_config=config, timeout=timeout)
+
     def make_image(self, ref: str, variant: str) -> str:
         """Import a tiny busybox image (no FROM, so no trust check at build time) tagged `ref`; its id."""
         root = self.state_dir / "images" / variant
@@ -336,6 +375,55 @@ class TrustLab:
                 self.remove_images()
         if not keep_state:
             shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+_DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
+
+
+@dataclass
+class Pushed:
+    ref: str  # repo:tag
+    digest: str  # sha256:… as the registry reported it
+    output: str  # the push command's stdout + stderr
+
+
+def push(lab: TrustLab, ref: str, variant: str, signed: bool) -> Pushed:
+    """Import a busybox image as `ref` and push it, signed (content trust on) or not."""
+    lab.make_image(ref, variant)
+    args = ["push", ref] if signed else ["push", "--disable-content-trust", ref]
+    proc = lab.docker(*args, trust=signed)
+    out = proc.stdout + proc.stderr
+    found = _DIGEST.search(out)
+    if proc.returncode != 0 or not found:
+        raise RuntimeError(f"docker {' '.join(args)} failed ({proc.returncode}): {out.strip()}")
+    return Pushed(ref, found.group(1), out)
+
+
+@dataclass
+class TrustRepos:
+    signed: Pushed  # hardlab/app:signed, pushed with content trust
+    unsigned: Pushed  # hardlab/app:unsigned, another image pushed with --disable-content-trust
+    no_trust: Pushed  # hardlab/other:latest, a repository that never had trust data
+
+    def placeholders(self, lab: TrustLab) -> dict[str, str]:
+        """`${name}` values a scenario step can use."""
+        out = {"registry": lab.registry, "notary": lab.notary, "notary_url": lab.notary_url, "run_id": lab.run_id}
+        for name in ("signed", "unsigned", "no_trust"):
+            pushed: Pushed = getattr(self, name)
+            out[f"{name}_ref"] = pushed.ref
+            out[f"{name}_repo"] = pushed.ref.rsplit(":", 1)[0]
+            out[f"{name}_digest"] = pushed.digest
+        return out
+
+
+def seed(lab: TrustLab) -> TrustRepos:
+    """The lab's starting state: a signed tag, an unsigned tag and a repository without trust data."""
+    app, other = lab.repo("app"), lab.repo("other")
+    return TrustRepos(
+        signed=push(lab, f"{app}:signed", "signed", signed=True),
+        unsigned=push(lab, f"{app}:unsigned", "unsigned", signed=False),
+        no_trust=push(lab, f"{other}:latest", "other", signed=False),
+    )
 
 
 def new_run_id(owner: str | None = None) -> str:

@@ -11,8 +11,7 @@ import urllib.request
 
 import pytest
 
-from fixtures.trust import TrustRepos, push
-from hardlab.trust import TrustLab
+from hardlab.trust import TrustLab, TrustRepos, push
 
 pytestmark = pytest.mark.usefixtures("trust_repos")
 

@@ -434,3 +434,13 @@ def test_trivy_and_grype_json_normalised() -> None:
                           "artifact": {"name": "libc6", "version": "1", "upstreams": [{"name": "glibc"}]}}]}
     (g,) = parse_grype(grype)
     assert (g.source, g.fixed, g.severity) == ("glibc", "2", Severity.NEGLIGIBLE)
+
+
+def test_run_cli_captures_output_and_usage_errors(tmp_path: Path) -> None:
+    root = _rootfs(tmp_path, DPKG_STATUS)
+    feed = write_feed(tmp_path, [osv("T-1", "glibc", [{"introduced": "0"}])])
+    code, out, err = scan.run_cli([str(root), "--feed", str(feed), "--report-dir", str(tmp_path)])
+    assert (code, err) == (1, "")  # default threshold 0, one High finding
+    assert "gate: 1 at or above High, threshold 0 -> FAIL" in out
+    code, _, err = scan.run_cli([str(root), "--feed", str(feed), "--severity", "Severe"])
+    assert code == 2 and "unknown severity 'Severe'" in err
