@@ -496,7 +496,8 @@ def _print_up(lab: TrustLab) -> None:
     for key in ("DOCKER_CONFIG", "DOCKER_CONTENT_TRUST", "DOCKER_CONTENT_TRUST_SERVER",
                 "DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", "DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE"):
         print(f"export {key}={env[key]}")
-    print(f"# try: docker import ... {lab.repo('app')}:signed && docker push {lab.repo('app')}:signed")
+    print(f"export HARDLAB_REGISTRY={lab.registry}")
+    print("# walkthrough: labs/trust/README.md")
 
 
 def main(argv: list[str]) -> int:
