@@ -36,7 +36,8 @@ def judge(request: pytest.FixtureRequest, hardlab_case_run: CaseResult | InputEr
         request.node.user_properties.append(("hardlab_class", report.HARNESS_ERROR))
         raise CaseFailure(report.HARNESS_ERROR, f"INPUT ERROR: {result}")
     if result.skip_reason:
-        pytest.skip(result.skip_reason)
+        # Point the skip at the case's TOML line, not at this function.
+        raise pytest.skip.Exception(result.skip_reason, _use_item_location=True)
     found = report.verdict(result)
     if found:
         classification, first_line = found
