@@ -169,6 +169,7 @@ def render(target: str, inventory: Inventory | None, feed: Feed, backend: str, f
     verdict = "PASS" if count <= gate.threshold else "FAIL"
     lines.append(f"gate: {count} at or above {gate.severity.label}, threshold {gate.threshold} -> {verdict} "
                  "(fails when the count is greater than the threshold)")
+    lines.append(f"Status: {'pass' if verdict == 'PASS' else 'fail'}")  # the line Anchore's evaluation prints
     return "\n".join(lines)
 
 
@@ -252,6 +253,14 @@ def scan_target(target: str, feed_dir: str | Path, severity: str | Severity = "H
     return result
 
 
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise SystemExit(f"hardlab scan: {name}={value!r} is not an integer") from None
+
+
 def run_cli(argv: list[str]) -> tuple[int, str, str]:
     """`hardlab scan ARGV` in-process, for a scenario step: (exit code, stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
@@ -267,11 +276,12 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="hardlab scan", description=__doc__.split("\n\n")[0])
     parser.add_argument("target", help="local image (never pulled) or an unpacked rootfs folder")
     parser.add_argument("--feed", required=True, help="OSV advisories: a folder of *.json or one file")
-    parser.add_argument("--severity", default="High",
+    # klar's environment variables work as defaults, so the seed's command line reads the same here.
+    parser.add_argument("--severity", default=os.environ.get("CLAIR_OUTPUT", "High"),
                         help="count findings at or above this (Unknown < Negligible < Low < Medium < High < "
-                             "Critical); klar's CLAIR_OUTPUT")
-    parser.add_argument("--threshold", type=int, default=0,
-                        help="fail when the count is greater than this; klar's CLAIR_THRESHOLD")
+                             "Critical); default $CLAIR_OUTPUT or High")
+    parser.add_argument("--threshold", type=int, default=_env_int("CLAIR_THRESHOLD", 0),
+                        help="fail when the count is greater than this; default $CLAIR_THRESHOLD or 0")
     parser.add_argument("--backend", default="builtin", choices=["builtin", "trivy", "grype", "auto"],
                         help="also run trivy/grype when installed and able to work offline")
     parser.add_argument("--report-dir", default=None, help="where the JSON report goes (default: reports/)")

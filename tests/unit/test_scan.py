@@ -444,3 +444,20 @@ def test_run_cli_captures_output_and_usage_errors(tmp_path: Path) -> None:
     assert "gate: 1 at or above High, threshold 0 -> FAIL" in out
     code, _, err = scan.run_cli([str(root), "--feed", str(feed), "--severity", "Severe"])
     assert code == 2 and "unknown severity 'Severe'" in err
+
+
+def test_klar_environment_variables_are_the_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _rootfs(tmp_path, DPKG_STATUS)
+    feed = write_feed(tmp_path, [osv("T-1", "glibc", [{"introduced": "0"}], "Medium"),
+                                 osv("T-2", "zlib", [{"introduced": "0"}], "Low")])
+    monkeypatch.setenv("CLAIR_OUTPUT", "Low")
+    monkeypatch.setenv("CLAIR_THRESHOLD", "1")
+    code, out, _ = scan.run_cli([str(root), "--feed", str(feed), "--report-dir", str(tmp_path)])
+    assert code == 1 and "gate: 2 at or above Low, threshold 1 -> FAIL" in out and "Status: fail" in out
+    monkeypatch.setenv("CLAIR_THRESHOLD", "2")
+    code, out, _ = scan.run_cli([str(root), "--feed", str(feed), "--report-dir", str(tmp_path)])
+    assert code == 0 and "Status: pass" in out
+    # an explicit option wins over the environment
+    code, out, _ = scan.run_cli([str(root), "--feed", str(feed), "--severity", "Medium", "--threshold", "0",
+                                 "--report-dir", str(tmp_path)])
+    assert code == 1 and "gate: 1 at or above Medium, threshold 0 -> FAIL" in out
