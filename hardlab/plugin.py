@@ -50,7 +50,8 @@ def pytest_configure(config: pytest.Config) -> None:
         owner = labels.owner()
     config.stash[STATE] = {"run_id": run_id, "owner": owner, "summary": Summary(run_id), "client": None}
     if workerinput is None:
-        config.pluginmanager.register(_Recorder(config.stash[STATE]["summary"]), "hardlab-recorder")
+        recorder = _Recorder(config.stash[STATE]["summary"], set(config.getini("hardlab_dirs")))
+        config.pluginmanager.register(recorder, "hardlab-recorder")
     if workerinput is None and hasattr(signal, "SIGTERM"):
         # A nightly job killed by its scheduler gets SIGTERM: unwind like Ctrl-C so the sweep still runs.
         signal.signal(signal.SIGTERM, _terminate)
@@ -193,11 +194,13 @@ def _allure(scenario: Any, case: Any, result: Any) -> None:
 class _Recorder:
     """Feeds every case's reports into the run summary (on the xdist controller, or the lone process)."""
 
-    def __init__(self, summary: Summary):
+    def __init__(self, summary: Summary, dirs: set[str]):
         self.summary = summary
+        self.dirs = dirs
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if any(name == "hardlab" for name, _ in report.user_properties):
+        in_pack = report.nodeid.split("/")[0] in self.dirs
+        if in_pack or any(name == "hardlab" for name, _ in report.user_properties):
             self.summary.add(report)
 
 
