@@ -308,8 +308,13 @@ class TrustLab:
         labelled = self.docker("images", "-q", "--no-trunc", "--filter", f"label=hardlab.run={self.run_id}",
                                trust=False)
         ids |= set(labelled.stdout.split())
-        if ids:
+        # A parent image cannot go while a child built FROM it exists (build labs): retry what is left.
+        for _attempt in range(3):
+            if not ids:
+                break
             self.docker("rmi", "-f", *sorted(ids), trust=False)
+            left = self.docker("images", "-q", "--no-trunc", trust=False).stdout.split()
+            ids &= set(left)
 
     # ---- server side
     def start_registry(self) -> None:
