@@ -13,6 +13,9 @@ import pytest
 
 from hardlab.trust import TrustLab, TrustRepos, push
 
+# The lead registers fixtures.trust from conftest.py; naming it here keeps this file runnable on its own.
+pytest_plugins = ["fixtures.trust"]
+
 pytestmark = pytest.mark.usefixtures("trust_repos")
 
 

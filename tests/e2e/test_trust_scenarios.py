@@ -15,6 +15,9 @@ from hardlab import expect
 from hardlab.scan_steps import run_trust_step, to_step
 from hardlab.trust import TrustLab, TrustRepos, seed
 
+# The lead registers fixtures.trust from conftest.py; naming it here keeps this file runnable on its own.
+pytest_plugins = ["fixtures.trust"]
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
