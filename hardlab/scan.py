@@ -273,7 +273,11 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hardlab scan", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="hardlab scan", description="Match an image's (or rootfs') packages against an offline OSV feed and "
+        "gate like klar: fail when the count at or above --severity is greater than --threshold.",
+        epilog="exit codes: 0 gate passed, 1 gate failed, 2 could not scan (bad feed, no package database, "
+        "image not in the engine)")
     parser.add_argument("target", help="local image (never pulled) or an unpacked rootfs folder")
     parser.add_argument("--feed", required=True, help="OSV advisories: a folder of *.json or one file")
     # klar's environment variables work as defaults, so the seed's command line reads the same here.
