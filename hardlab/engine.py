@@ -45,7 +45,8 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return self.started and all(s.ok for s in self.steps)
+        # A container that did not start holds only if it was expected not to (a start-error check ran).
+        return all(s.ok for s in self.steps) and (self.started or bool(self.steps))
 
 
 @dataclass
@@ -78,8 +79,9 @@ def connect(timeout: int = 120) -> docker.DockerClient:
 def sweep_dead(client: docker.DockerClient) -> int:
     """Remove hardlab containers and networks whose owning process is gone (crash, kill -9)."""
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": labels.KEY}):
-        if not labels.owner_alive(container.labels.get(labels.OWNER, "")):
+    # sparse: no per-container inspect, which races with other runs removing their own containers.
+    for container in client.containers.list(all=True, sparse=True, filters={"label": labels.KEY}):
+        if not labels.owner_alive((container.attrs.get("Labels") or {}).get(labels.OWNER, "")):
             removed += _remove(container)
     for network in client.networks.list(filters={"label": labels.KEY}):
         if not labels.owner_alive(network.attrs.get("Labels", {}).get(labels.OWNER, "")):
@@ -90,7 +92,7 @@ def sweep_dead(client: docker.DockerClient) -> int:
 def sweep_run(client: docker.DockerClient, run_id: str) -> int:
     """Remove every container and network of `run_id`."""
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": f"{labels.RUN}={run_id}"}):
+    for container in client.containers.list(all=True, sparse=True, filters={"label": f"{labels.RUN}={run_id}"}):
         removed += _remove(container)
     for network in client.networks.list(filters={"label": f"{labels.RUN}={run_id}"}):
         _quiet(network.remove)

@@ -1,0 +1,59 @@
+"""End-to-end helpers: run hardlab the way a user does (a pytest process) against the real engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@dataclass
+class Outcome:
+    code: int
+    output: str
+    summary: dict[str, Any]
+    run_id: str
+
+    def result(self, case: str) -> dict[str, Any]:
+        return next(r for r in self.summary["results"] if r["nodeid"].endswith("::" + case))
+
+
+@pytest.fixture
+def run_hardlab(tmp_path: Path):
+    """Run pytest with the hardlab plugin on the given paths; return exit code, output, summary."""
+
+    def run(*args: str, timeout: int = 300) -> Outcome:
+        run_id = "e2e-" + uuid.uuid4().hex[:8]
+        report = tmp_path / "summary.json"
+        env = {**os.environ, "HARDLAB_RUN_ID": run_id}
+        cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--hardlab-report={report}", *args]
+        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+        summary = json.loads(report.read_text()) if report.is_file() else {}
+        return Outcome(done.returncode, done.stdout + done.stderr, summary, run_id)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    from hardlab.engine import EngineError, connect
+
+    try:
+        return connect()
+    except EngineError as exc:
+        pytest.fail(f"e2e tests need a Docker Engine (make test starts one): {exc}")
+
+
+def leftovers(client: Any, run_id: str) -> list[str]:
+    found = client.containers.list(all=True, sparse=True, filters={"label": f"hardlab.run={run_id}"})
+    return [c.id[:12] for c in found]
