@@ -248,7 +248,8 @@ class TrustLab:
         return cfg
 
     def env(self, trust: bool = True, docker_config: Path | None = None) -> dict[str, str]:
-        keep = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "DOCKER_HOST", "LANG", "TMPDIR"}}
+        passed = {"PATH", "HOME", "LANG", "TMPDIR", "DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"}
+        keep = {k: v for k, v in os.environ.items() if k in passed}  # nothing else leaks into the lab's CLI
         return {
             **keep,
             "DOCKER_CONFIG": str(docker_config or self.docker_config),
