@@ -6,10 +6,10 @@ N      ?= 2
 
 .PHONY: run test setup engine images lint bench clean
 
-run: setup engine
+run: setup engine images
 	$(BIN)/hardlab run -n $(N)
 
-test: setup engine
+test: setup engine images
 	$(BIN)/python -m pytest tests -n $(N)
 
 setup: $(VENV)/.installed

@@ -27,6 +27,10 @@ from hardlab.schema import DEFAULT_LIMITS, Case, Step, seccomp_text_problems, su
 
 KEEPALIVE = ["sleep", "infinity"]
 _pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="hardlab-exec")
+# Removing a container takes ~150 ms that nothing waits for: a reaper does it while the next case runs.
+# drain() at session end waits for it; the run's sweep catches anything a crash left.
+_reaper = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="hardlab-reaper")
+_pending: set[concurrent.futures.Future[int]] = set()
 
 
 class EngineError(Exception):
@@ -230,7 +234,14 @@ def _container(
     try:
         yield container
     finally:
-        _remove(container)
+        future = _reaper.submit(_remove, container)
+        _pending.add(future)
+        future.add_done_callback(_pending.discard)
+
+
+def drain(timeout: float = 120) -> None:
+    """Wait until every container this process started has been removed."""
+    concurrent.futures.wait(list(_pending), timeout=timeout)
 
 
 def _api_message(exc: Exception) -> str:

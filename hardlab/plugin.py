@@ -209,6 +209,10 @@ class _Recorder:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state = config.stash[STATE]
+    if state["client"] is not None:
+        from hardlab.engine import drain
+
+        drain()
     if hasattr(config, "workerinput"):
         return
     summary: Summary = state["summary"]

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # lab:busybox — FROM scratch plus Debian's static busybox. Usage: recipe.sh ROOTFS_DIR
 set -euo pipefail
+# A fresh machine may have no package lists yet: update once, only if the install needs it.
+apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1 ||
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; }; }
 root=$1
 bb=$(command -v busybox || true)
 if [ -z "$bb" ] || ! file -b "$bb" 2>/dev/null | grep -q 'statically linked'; then
   if [ -x /bin/busybox ] && ldd /bin/busybox 2>&1 | grep -q 'not a dynamic'; then bb=/bin/busybox
   elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null; bb=/bin/busybox
+    apt_install busybox-static; bb=/bin/busybox
   else echo "lab:busybox needs Debian's busybox-static (apt-get install busybox-static)" >&2; exit 3; fi
 fi
 mkdir -p "$root"/{bin,etc,tmp,root,home/user,proc,sys,dev}

@@ -2,6 +2,9 @@
 # lab:tools — a Debian minbase rootfs (debootstrap) with the exercises' tools and hardlab-probe.
 # Usage: recipe.sh ROOTFS_DIR. Needs root, debootstrap and a reachable Debian mirror (no registry).
 set -euo pipefail
+# A fresh machine may have no package lists yet: update once, only if the install needs it.
+apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1 ||
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; }; }
 root=$1
 here=$(cd "$(dirname "$0")" && pwd)
 suite=${HARDLAB_DEBIAN_SUITE:-bookworm}
@@ -14,7 +17,7 @@ if [ -z "$mirror" ]; then
 fi
 if ! command -v debootstrap >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+    apt_install debootstrap
   else echo "lab:tools needs debootstrap (apt-get install debootstrap) and root" >&2; exit 3; fi
 fi
 pkgs=python3,nmap,libcap2-bin,strace,iputils-ping,procps,util-linux
