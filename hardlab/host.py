@@ -210,7 +210,7 @@ def environment_properties(facts: HostFacts) -> str:
     return "".join(f"{k}={v}\n" for k, v in rows.items())
 
 
-def render(facts: HostFacts, scenario_requirements: dict[str, set[str]] | None = None) -> str:
+def render(facts: HostFacts, scenario_requirements: dict[str, dict[str, set[str]]] | None = None) -> str:
     """The doctor's table."""
     e, k = facts.engine, facts.kernel
     lines = [
@@ -232,11 +232,17 @@ def render(facts: HostFacts, scenario_requirements: dict[str, set[str]] | None =
     for name, feat in sorted(facts.features.items()):
         lines.append(f"  {name:<16} {'yes' if feat.ok else 'NO':<4} {feat.evidence}")
     if scenario_requirements:
-        lines += ["", "  scenarios and their requirements:"]
-        for scenario, reqs in sorted(scenario_requirements.items()):
-            missing = [r for r in sorted(reqs) if r in facts.features and not facts.features[r].ok]
-            verdict = "runs" if not missing else "skips (needs " + ", ".join(missing) + ")"
-            lines.append(f"  {scenario:<48} {verdict}")
+        lines += ["", "  scenario file and its cases on this host:"]
+        for scenario, per_case in sorted(scenario_requirements.items()):
+            skips: dict[str, int] = {}
+            for reqs in per_case.values():
+                missing = sorted(r for r in reqs if r in facts.features and not facts.features[r].ok)
+                if missing:
+                    key = ", ".join(missing)
+                    skips[key] = skips.get(key, 0) + 1
+            runs = len(per_case) - sum(skips.values())
+            detail = "; ".join(f"{n} skip (needs {k})" for k, n in sorted(skips.items()))
+            lines.append(f"  {scenario:<46} {runs} run" + (f", {detail}" if detail else ""))
     return "\n".join(lines)
 
 
@@ -259,10 +265,11 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _requirements(paths: list[str]) -> dict[str, set[str]]:
+def _requirements(paths: list[str]) -> dict[str, dict[str, set[str]]]:
+    """file -> case id -> the host features it requires."""
     from hardlab import schema
 
-    out: dict[str, set[str]] = {}
+    out: dict[str, dict[str, set[str]]] = {}
     for root in paths:
         for file in sorted(Path(root).rglob("*.toml")) if Path(root).is_dir() else [Path(root)]:
             try:
@@ -270,5 +277,5 @@ def _requirements(paths: list[str]) -> dict[str, set[str]]:
             except schema.ScenarioError:
                 continue
             for case in sc.cases:
-                out.setdefault(f"{file}::{case.id}", set()).update(sc.requires, case.requires)
+                out.setdefault(str(file), {})[case.id] = set(sc.requires) | set(case.requires)
     return out
