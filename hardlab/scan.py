@@ -16,6 +16,7 @@ import io
 import json
 import os
 import re
+import secrets
 import sys
 import time
 from collections import Counter
@@ -176,7 +177,8 @@ def render(target: str, inventory: Inventory | None, feed: Feed, backend: str, f
 def report_path(target: str, directory: str | Path | None = None) -> Path:
     base = Path(directory or os.environ.get("HARDLAB_REPORTS_DIR", "reports"))
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", target).strip("_")[-60:] or "target"
-    return base / f"scan-{slug}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.json"
+    # pid + random suffix: two scans in the same second (xdist workers, a gate boundary) never overwrite
+    return base / f"scan-{slug}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{secrets.token_hex(2)}.json"
 
 
 def write_report(path: Path, target: str, inventory: Inventory | None, feed: Feed,

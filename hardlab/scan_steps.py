@@ -15,13 +15,19 @@ from the trust lab (`TrustRepos.placeholders`).
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from hardlab import expect, scan, schema
 from hardlab.trust import TrustLab, _fill
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 HOST_STEP_KINDS = ("scan", "cli", "push", "notary")
 STEP_OPTIONS = {"name", "control", "timeout", "content_trust", "client"}
@@ -100,3 +106,26 @@ def run_scan_step(raw: Mapping[str, Any], base_dir: Path, client: Any = None,
         argv += ["--report-dir", str(report_dir)]
     code, out, err = scan.run_cli(argv)
     return expect.Observed(code, out, err, time.monotonic() - started)
+
+
+def load_cases(path: Path) -> list[dict[str, Any]]:
+    """The [[case]] tables of a host-step scenario file, each checked for a control (or a reason for none)."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    cases = data.get("case") or []
+    for case in cases:
+        if not any(raw.get("control") for raw in case.get("step", [])) and not case.get("no_control_reason"):
+            raise ValueError(f"{path}: case {case.get('id')!r} has no control step and no no_control_reason")
+    return cases
+
+
+def run_case(case: Mapping[str, Any], values: Mapping[str, str],
+             observe: Callable[[Mapping[str, Any]], expect.Observed]) -> list[str]:
+    """Run every step of a case in order; the failed checks as readable lines (empty: the case held)."""
+    failures = []
+    for n, raw in enumerate(case["step"]):
+        step = to_step(raw, values)
+        result = expect.evaluate(step, observe(raw))
+        role = "control step" if step.control else "step"
+        failures += [f"{role} {n + 1} {step.name!r} ({step.display}): {c.what}: expected {c.expected}; "
+                     f"observed {expect.excerpt(c.observed)}" for c in result.checks if not c.ok]
+    return failures
