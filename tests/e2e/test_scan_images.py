@@ -112,10 +112,12 @@ def test_scratch_image_has_no_package_database(client, tmp_path: Path, capsys: p
     assert f"no package database found in {busybox}" in capsys.readouterr().err
 
 
-def test_cli_prints_every_finding_and_the_verdict(tools_image: str, tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    rc = scan.main([tools_image, "--feed", str(LAB_FEED), "--severity", "High", "--threshold", "15",
-                    "--report-dir", str(tmp_path)])
+def test_cli_prints_every_finding_and_the_verdict(
+    tools_image: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc = scan.main(
+        [tools_image, "--feed", str(LAB_FEED), "--severity", "High", "--threshold", "15", "--report-dir", str(tmp_path)]
+    )
     out = capsys.readouterr().out
     assert rc == 1
     assert "-> FAIL" in out and "threshold 15" in out

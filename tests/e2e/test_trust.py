@@ -22,8 +22,11 @@ pytestmark = pytest.mark.usefixtures("trust_repos")
 def _registry_digest(lab: TrustLab, repo: str, tag: str) -> str:
     """What the registry itself serves for a tag (no trust involved)."""
     path = repo.split("/", 1)[1]
-    req = urllib.request.Request(f"http://{lab.registry}/v2/{path}/manifests/{tag}", method="HEAD",
-                                 headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    req = urllib.request.Request(
+        f"http://{lab.registry}/v2/{path}/manifests/{tag}",
+        method="HEAD",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+    )
     with urllib.request.urlopen(req, timeout=5) as resp:
         return resp.headers["Docker-Content-Digest"]
 
@@ -79,8 +82,9 @@ def test_trust_inspect_lists_only_the_signed_tag(trust_lab: TrustLab, trust_repo
     proc = trust_lab.docker("trust", "inspect", repo)
     assert proc.returncode == 0, proc.stderr
     (entry,) = json.loads(proc.stdout)
-    assert entry["SignedTags"] == [{"SignedTag": "signed", "Digest": trust_repos.signed.digest.split(":")[1],
-                                    "Signers": ["Repo Admin"]}]
+    assert entry["SignedTags"] == [
+        {"SignedTag": "signed", "Digest": trust_repos.signed.digest.split(":")[1], "Signers": ["Repo Admin"]}
+    ]
     assert {key["Name"] for key in entry["AdministrativeKeys"]} == {"Root", "Repository"}
 
 
@@ -117,13 +121,13 @@ def test_hijacked_tag_still_resolves_to_the_signed_digest(trust_lab: TrustLab) -
 def test_build_checks_its_from_image(trust_lab: TrustLab, trust_repos: TrustRepos, tmp_path) -> None:
     (tmp_path / "Dockerfile").write_text(f"FROM {trust_repos.unsigned.ref}\nLABEL hardlab=1\n")
     tag = f"hardlab-trust-build:{trust_lab.run_id}"
-    proc = trust_lab.docker("build", "-q", "-t", tag, "--label", f"hardlab.run={trust_lab.run_id}",
-                            str(tmp_path))
+    proc = trust_lab.docker("build", "-q", "-t", tag, "--label", f"hardlab.run={trust_lab.run_id}", str(tmp_path))
     assert proc.returncode != 0
     assert "No valid trust data for unsigned" in proc.stderr
     # control: the documented way to build lab images while content trust is on
-    proc = trust_lab.docker("build", "-q", "--disable-content-trust", "-t", tag, "--label",
-                            f"hardlab.run={trust_lab.run_id}", str(tmp_path))
+    proc = trust_lab.docker(
+        "build", "-q", "--disable-content-trust", "-t", tag, "--label", f"hardlab.run={trust_lab.run_id}", str(tmp_path)
+    )
     assert proc.returncode == 0, proc.stderr
 
 

@@ -118,8 +118,9 @@ def test_cli_up_status_down(capsys: pytest.CaptureFixture[str]) -> None:
         lab.stop()
 
 
-def test_missing_packages_not_root_skips_with_the_package_names(monkeypatch: pytest.MonkeyPatch,
-                                                                tmp_path: Path) -> None:
+def test_missing_packages_not_root_skips_with_the_package_names(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     (tmp_path / "docker").write_text("#!/bin/sh\n")
     (tmp_path / "docker").chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))  # docker CLI present, registry/notary/openssl not

@@ -390,7 +390,8 @@ def test_cli_gate_exit_codes_and_json_report(tmp_path: Path, capsys: pytest.Capt
     out = capsys.readouterr().out
     assert "gate: 3 at or above High, threshold 2 -> FAIL" in out
     assert "T-0" in out and "2.36-9+deb12u10" in out
-    data = json.loads(sorted(reports.glob("scan-*.json"))[-1].read_text())
+    assert len(list(reports.glob("scan-*.json"))) == 2  # one report per scan, none overwritten
+    data = json.loads(Path(out.split("report: ")[-1].strip()).read_text())  # the failing run's report
     assert data["passed"] is False
     assert data["gate"] == {"severity": "High", "threshold": 2, "rule": "fail when count > threshold"}
     builtin = data["backends"]["builtin"]
