@@ -71,11 +71,9 @@ def _value(spec: schema.Input, raw: Any, base: Path, source: str) -> Any:
 def option_problems(table: Any) -> list[str]:
     if not isinstance(table, dict):
         return ["run options must be a table of docker-py run options"]
-    out = []
-    for key in table:
-        if key not in schema.CONTAINER_OPTIONS:
-            out.append(f"unknown run option {key!r}")
-    return out
+    out = [f"unknown run option {key!r}" for key in table if key not in schema.CONTAINER_OPTIONS]
+    # The same type, capability and security_opt checks a default gets at load.
+    return out + schema.container_problems(table, Path.cwd())
 
 
 def container_for(case: schema.Case, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -539,14 +539,16 @@ def _case(
     steps = _steps(check, raw.get("step"), (*path, "step"), timeout, file)
     if start_error and steps:
         check.error((*path, "start_error"), "a case that must fail to start cannot also have steps")
-    if not start_error and not steps:
+    # Judge the file as written, not what survived validation: an invalid step already has its own problem.
+    written = [s for s in raw.get("step", []) if isinstance(s, dict)] if isinstance(raw.get("step"), list) else []
+    if not start_error and not steps and not raw.get("step"):
         check.error((*path, "step"), "a case needs at least one [[case.step]] (or start_error)")
 
     control = None
     if "control" in raw:
         control = _control(check, raw["control"], (*path, "control"), timeout, file)
     no_control_reason = check.text(raw, "no_control_reason", path) or ""
-    has_control = control is not None or any(s.control for s in steps)
+    has_control = "control" in raw or any(s.get("control") is True for s in written)
     if not has_control and not no_control_reason:
         check.error(
             path,
@@ -600,6 +602,14 @@ def _timeout(check: _Checker, raw: Mapping[str, Any], path: KeyPath, default: fl
         check.error((*path, "timeout"), f"must be between 0 and 600 seconds, got {value}")
         return default
     return float(value)
+
+
+def container_problems(opts: Mapping[str, Any], base: Path) -> list[str]:
+    """Type, capability and security_opt problems of a table of container options from outside a
+    scenario file (a student's run options), as 'key: message' lines."""
+    check = _Checker("", "", base)
+    _container(check, {k: v for k, v in opts.items() if k in CONTAINER_OPTIONS}, ())
+    return [f"{p.key}: {p.message}" for p in check.problems]
 
 
 def _container(check: _Checker, opts: Mapping[str, Any], path: KeyPath) -> None:
@@ -694,6 +704,8 @@ def _step(check: _Checker, raw: dict[str, Any], path: KeyPath, timeout: float) -
         commands = ["exec"]
     if len(commands) != 1:
         check.error(path, f"a step needs exactly one of {', '.join(STEP_COMMAND_KEYS)}; got {commands or 'none'}")
+        _expectation(check, raw, path, "wait" if "wait" in raw else "exec")  # report the step's other problems too
+        _timeout(check, raw, path, timeout)
         return None
     kind, argv = "exec", ()
     if "exec" in raw:
@@ -714,7 +726,7 @@ def _step(check: _Checker, raw: dict[str, Any], path: KeyPath, timeout: float) -
         kind = "wait"
 
     exp = _expectation(check, raw, path, kind)
-    if exp is not None and exp.is_empty():
+    if not any(k in raw for k in STEP_EXPECT_KEYS):
         check.error(path, f"the step asserts nothing: add one of {', '.join(STEP_EXPECT_KEYS)}")
     skip_when = None
     if "skip_when" in raw:
@@ -729,6 +741,7 @@ def _step(check: _Checker, raw: dict[str, Any], path: KeyPath, timeout: float) -
             skip_when = SkipWhen(sw["stdout_contains"], sw["reason"])
     control = check.typed(raw, "control", path, (bool,), "true/false") or False
     user = check.typed(raw, "user", path, (str, int), "a user name or uid")
+    step_timeout = _timeout(check, raw, path, timeout)
     if len(check.problems) > before or exp is None:
         return None
     name = raw.get("name") if isinstance(raw.get("name"), str) else ""
@@ -739,7 +752,7 @@ def _step(check: _Checker, raw: dict[str, Any], path: KeyPath, timeout: float) -
         kind=kind,
         argv=argv,
         user=str(user) if user is not None else None,
-        timeout=_timeout(check, raw, path, timeout),
+        timeout=step_timeout,
         control=bool(control),
         expect=exp,
         skip_when=skip_when,
@@ -815,6 +828,6 @@ def _control(check: _Checker, raw: Any, path: KeyPath, timeout: float, file: Pat
         container = {}
     _container(check, container, (*path, "container"))
     steps = _steps(check, raw.get("step"), (*path, "step"), timeout, file)
-    if not steps:
+    if not steps and not raw.get("step"):
         check.error((*path, "step"), "a control needs at least one [[case.control.step]] that must succeed")
     return ControlRun(container, steps, check.line(path))

@@ -14,6 +14,26 @@ _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\[\]]+?)\s*\]\]?\s*(?:#.*)?$")
 _KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
 
 
+_TOKEN = re.compile(r'"""|' + r"'''" + r'|"(?:[^"\\]|\\.)*"' + r"|'[^']*'|#")
+
+
+def _open_multiline(text: str) -> str | None:
+    """The multi-line string delimiter still open at the end of `text` (one-line strings and comments skipped)."""
+    pos = 0
+    while found := _TOKEN.search(text, pos):
+        token = found.group(0)
+        if token == "#":
+            return None
+        if token in ('"""', "'''"):
+            end = text.find(token, found.end())
+            if end == -1:
+                return token
+            pos = end + 3
+        else:
+            pos = found.end()
+    return None
+
+
 def _split_dotted(text: str) -> list[str]:
     parts = re.findall(r"""[A-Za-z0-9_-]+|"[^"]*"|'[^']*'""", text)
     return [p[1:-1] if p[:1] in "\"'" else p for p in parts]
@@ -36,8 +56,9 @@ def line_index(text: str) -> dict[KeyPath, int]:
 
     for lineno, line in enumerate(text.splitlines(), start=1):
         if in_multiline:
-            if line.count(in_multiline) % 2 == 1:
-                in_multiline = None
+            end = line.find(in_multiline)
+            if end != -1:
+                in_multiline = _open_multiline(line[end + 3 :])
             continue
         header = _HEADER.match(line)
         if header and not _KEY.match(line):
@@ -53,12 +74,9 @@ def line_index(text: str) -> dict[KeyPath, int]:
             continue
         key = _KEY.match(line)
         if key:
-            path = (*current, *_split_dotted(key.group(1)))
-            index.setdefault(path, lineno)
-            rest = line[key.end() :]
-            for quote in ('"""', "'''"):
-                if rest.count(quote) % 2 == 1:
-                    in_multiline = quote
+            index.setdefault((*current, *_split_dotted(key.group(1))), lineno)
+        # Not only after `key =`: an element of a multi-line array can open a multi-line string too.
+        in_multiline = _open_multiline(line[key.end() :] if key else line)
     return index
 
 

@@ -199,7 +199,6 @@ def test_steps_without_values_are_unchanged(scenario: schema.Scenario) -> None:
     assert steps_for(steps, {"greeting": "hi"})[0].argv[2] == "echo hi && cat ${marker}"
 
 
-@pytest.mark.xfail(strict=True, reason="spine bug: options given from outside are checked for keys only")
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [('read_only = "yes"\n', "read_only"), ('cap_add = ["NET_ADMN"]\n', "NET_ADMN")],

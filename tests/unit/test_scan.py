@@ -76,8 +76,9 @@ V:1.36.1-r15
 """
 
 
-def osv(vid: str, name: str, events: list[dict], severity: str | None = "High", eco: str = "Debian:12",
-        **extra: object) -> dict:
+def osv(
+    vid: str, name: str, events: list[dict], severity: str | None = "High", eco: str = "Debian:12", **extra: object
+) -> dict:
     aff: dict = {"package": {"ecosystem": eco, "name": name}, "ranges": [{"type": "ECOSYSTEM", "events": events}]}
     if severity is not None:
         aff["ecosystem_specific"] = {"severity": severity}
@@ -120,7 +121,10 @@ def test_apk_installed_uses_origin() -> None:
 
 def test_os_release_quotes() -> None:
     assert parse_os_release(OS_RELEASE_DEBIAN) == {
-        "PRETTY_NAME": "Debian GNU/Linux 12 (bookworm)", "ID": "debian", "VERSION_ID": "12"}
+        "PRETTY_NAME": "Debian GNU/Linux 12 (bookworm)",
+        "ID": "debian",
+        "VERSION_ID": "12",
+    }
 
 
 def test_no_package_database_is_a_clear_error(tmp_path: Path) -> None:
@@ -145,11 +149,16 @@ def test_rootfs_follows_os_release_symlink_inside_the_rootfs(tmp_path: Path) -> 
 
 
 def test_distroless_status_d(tmp_path: Path) -> None:
-    inv = build_inventory("distroless", {
-        "etc/os-release": OS_RELEASE_DEBIAN,
-        "var/lib/dpkg/status.d/libc6": "Package: libc6\nStatus: install ok installed\nVersion: 2.36-9\nSource: glibc\n",
-        "var/lib/dpkg/status.d/tzdata": "Package: tzdata\nStatus: install ok installed\nVersion: 2024a-0\n",
-    })
+    inv = build_inventory(
+        "distroless",
+        {
+            "etc/os-release": OS_RELEASE_DEBIAN,
+            "var/lib/dpkg/status.d/libc6": (
+                "Package: libc6\nStatus: install ok installed\nVersion: 2.36-9\nSource: glibc\n"
+            ),
+            "var/lib/dpkg/status.d/tzdata": "Package: tzdata\nStatus: install ok installed\nVersion: 2024a-0\n",
+        },
+    )
     assert sorted(p.name for p in inv.packages) == ["libc6", "tzdata"]
 
 
@@ -163,10 +172,17 @@ def test_severity_order_is_clairs() -> None:
     assert [s.label for s in sorted(Severity)] == order
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("HIGH", Severity.HIGH), ("moderate", Severity.MEDIUM), ("important", Severity.HIGH),
-    ("unimportant", Severity.NEGLIGIBLE), ("not yet assigned", Severity.UNKNOWN), ("Critical", Severity.CRITICAL),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("HIGH", Severity.HIGH),
+        ("moderate", Severity.MEDIUM),
+        ("important", Severity.HIGH),
+        ("unimportant", Severity.NEGLIGIBLE),
+        ("not yet assigned", Severity.UNKNOWN),
+        ("Critical", Severity.CRITICAL),
+    ],
+)
 def test_severity_synonyms(text: str, expected: Severity) -> None:
     assert Severity.parse(text) is expected
 
@@ -176,20 +192,32 @@ def test_unknown_severity_word_rejected() -> None:
         Severity.parse("severe")
 
 
-@pytest.mark.parametrize(("vector", "score"), [
-    ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", 9.8),
-    ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H", 10.0),
-    ("CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H", 7.8),
-    ("CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N", 6.1),
-    ("CVSS:3.0/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:N/A:N", 0.0),
-])
+@pytest.mark.parametrize(
+    ("vector", "score"),
+    [
+        ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", 9.8),
+        ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H", 10.0),
+        ("CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H", 7.8),
+        ("CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N", 6.1),
+        ("CVSS:3.0/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:N/A:N", 0.0),
+    ],
+)
 def test_cvss3_base_scores(vector: str, score: float) -> None:
     assert cvss3_base_score(vector) == score
 
 
 def test_score_bands() -> None:
     assert [severity_from_score(s).label for s in (0, 0.1, 3.9, 4.0, 6.9, 7.0, 8.9, 9.0, 10)] == [
-        "Negligible", "Low", "Low", "Medium", "Medium", "High", "High", "Critical", "Critical"]
+        "Negligible",
+        "Low",
+        "Low",
+        "Medium",
+        "Medium",
+        "High",
+        "High",
+        "Critical",
+        "Critical",
+    ]
 
 
 # --------------------------------------------------------------------------------------------- gate
@@ -223,46 +251,58 @@ def test_gate_threshold_zero_fails_on_one() -> None:
 # --------------------------------------------------------------------------------------------- ranges + matching
 
 
-@pytest.mark.parametrize(("version", "events", "expected"), [
-    ("1.0-1", [{"introduced": "0"}, {"fixed": "1.0-2"}], (True, "1.0-2")),
-    ("1.0-2", [{"introduced": "0"}, {"fixed": "1.0-2"}], (False, None)),
-    ("0.9", [{"introduced": "1.0"}, {"fixed": "2.0"}], (False, None)),
-    ("1.5", [{"introduced": "1.0"}, {"fixed": "2.0"}], (True, "2.0")),
-    ("1.5", [{"introduced": "0"}, {"last_affected": "1.5"}], (True, None)),
-    ("1.6", [{"introduced": "0"}, {"last_affected": "1.5"}], (False, None)),
-    ("1.5", [{"introduced": "0"}], (True, None)),
-    # two ranges in one: introduced again after a fix
-    ("3.0", [{"introduced": "0"}, {"fixed": "1.0"}, {"introduced": "2.0"}, {"fixed": "4.0"}], (True, "4.0")),
-    ("1.5", [{"introduced": "0"}, {"fixed": "1.0"}, {"introduced": "2.0"}, {"fixed": "4.0"}], (False, None)),
-    # events out of order in the file still work
-    ("1.5", [{"fixed": "2.0"}, {"introduced": "0"}], (True, "2.0")),
-])
+@pytest.mark.parametrize(
+    ("version", "events", "expected"),
+    [
+        ("1.0-1", [{"introduced": "0"}, {"fixed": "1.0-2"}], (True, "1.0-2")),
+        ("1.0-2", [{"introduced": "0"}, {"fixed": "1.0-2"}], (False, None)),
+        ("0.9", [{"introduced": "1.0"}, {"fixed": "2.0"}], (False, None)),
+        ("1.5", [{"introduced": "1.0"}, {"fixed": "2.0"}], (True, "2.0")),
+        ("1.5", [{"introduced": "0"}, {"last_affected": "1.5"}], (True, None)),
+        ("1.6", [{"introduced": "0"}, {"last_affected": "1.5"}], (False, None)),
+        ("1.5", [{"introduced": "0"}], (True, None)),
+        # two ranges in one: introduced again after a fix
+        ("3.0", [{"introduced": "0"}, {"fixed": "1.0"}, {"introduced": "2.0"}, {"fixed": "4.0"}], (True, "4.0")),
+        ("1.5", [{"introduced": "0"}, {"fixed": "1.0"}, {"introduced": "2.0"}, {"fixed": "4.0"}], (False, None)),
+        # events out of order in the file still work
+        ("1.5", [{"fixed": "2.0"}, {"introduced": "0"}], (True, "2.0")),
+    ],
+)
 def test_osv_range_evaluation(version: str, events: list[dict], expected: tuple) -> None:
     parsed = tuple(next(iter(e.items())) for e in events)
     assert in_range("dpkg", version, parsed) == expected
 
 
 def test_match_by_source_package_with_epochs_and_tilde(tmp_path: Path, debian_inventory) -> None:
-    feed = load_feed(write_feed(tmp_path, [
-        osv("T-glibc", "glibc", [{"introduced": "0"}, {"fixed": "2.36-9+deb12u7"}], "Critical"),
-        osv("T-glibc-fixed", "glibc", [{"introduced": "0"}, {"fixed": "2.36-9+deb12u1"}]),
-        osv("T-libc6-binary-name", "libc6", [{"introduced": "0"}, {"fixed": "9"}]),  # not a source name
-        osv("T-util-linux", "util-linux", [{"introduced": "0"}, {"fixed": "2.38.1-5+deb12u4"}]),
-        osv("T-zlib-epoch-trap", "zlib", [{"introduced": "0"}, {"fixed": "1.3.1-1"}]),
-        osv("T-zlib-epoch", "zlib", [{"introduced": "0"}, {"fixed": "1:1.2.13.dfsg-1+deb12u1"}]),
-        osv("T-tilde", "debianutils", [{"introduced": "0"}, {"fixed": "5.7-0.5"}], "Medium"),
-        osv("T-bash-binnmu", "bash", [{"introduced": "0"}, {"fixed": "5.2.15-2+b1"}]),
-        osv("T-curl", "curl", [{"introduced": "0"}, {"fixed": "99"}]),
-        osv("T-other-release", "glibc", [{"introduced": "0"}, {"fixed": "99"}], eco="Debian:11"),
-        osv("T-any-release", "glibc", [{"introduced": "0"}, {"fixed": "2.36-9+deb12u5"}], "Low", eco="Debian"),
-        osv("T-alpine", "glibc", [{"introduced": "0"}, {"fixed": "99"}], eco="Alpine:v3.19"),
-        osv("T-withdrawn", "glibc", [{"introduced": "0"}, {"fixed": "99"}], withdrawn="2026-01-01T00:00:00Z"),
-    ]))
+    feed = load_feed(
+        write_feed(
+            tmp_path,
+            [
+                osv("T-glibc", "glibc", [{"introduced": "0"}, {"fixed": "2.36-9+deb12u7"}], "Critical"),
+                osv("T-glibc-fixed", "glibc", [{"introduced": "0"}, {"fixed": "2.36-9+deb12u1"}]),
+                osv("T-libc6-binary-name", "libc6", [{"introduced": "0"}, {"fixed": "9"}]),  # not a source name
+                osv("T-util-linux", "util-linux", [{"introduced": "0"}, {"fixed": "2.38.1-5+deb12u4"}]),
+                osv("T-zlib-epoch-trap", "zlib", [{"introduced": "0"}, {"fixed": "1.3.1-1"}]),
+                osv("T-zlib-epoch", "zlib", [{"introduced": "0"}, {"fixed": "1:1.2.13.dfsg-1+deb12u1"}]),
+                osv("T-tilde", "debianutils", [{"introduced": "0"}, {"fixed": "5.7-0.5"}], "Medium"),
+                osv("T-bash-binnmu", "bash", [{"introduced": "0"}, {"fixed": "5.2.15-2+b1"}]),
+                osv("T-curl", "curl", [{"introduced": "0"}, {"fixed": "99"}]),
+                osv("T-other-release", "glibc", [{"introduced": "0"}, {"fixed": "99"}], eco="Debian:11"),
+                osv("T-any-release", "glibc", [{"introduced": "0"}, {"fixed": "2.36-9+deb12u5"}], "Low", eco="Debian"),
+                osv("T-alpine", "glibc", [{"introduced": "0"}, {"fixed": "99"}], eco="Alpine:v3.19"),
+                osv("T-withdrawn", "glibc", [{"introduced": "0"}, {"fixed": "99"}], withdrawn="2026-01-01T00:00:00Z"),
+            ],
+        )
+    )
     found = {f.id: f for f in match(debian_inventory, feed)}
     assert sorted(found) == ["T-any-release", "T-bash-binnmu", "T-glibc", "T-tilde", "T-util-linux", "T-zlib-epoch"]
     glibc = found["T-glibc"]
     assert (glibc.source, sorted(glibc.packages), glibc.installed, glibc.fixed) == (
-        "glibc", ["libc-bin", "libc6"], "2.36-9+deb12u4", "2.36-9+deb12u7")
+        "glibc",
+        ["libc-bin", "libc6"],
+        "2.36-9+deb12u4",
+        "2.36-9+deb12u7",
+    )
     assert glibc.severity is Severity.CRITICAL
     assert found["T-util-linux"].installed == "2.38.1-5+deb12u3"
 
@@ -270,20 +310,27 @@ def test_match_by_source_package_with_epochs_and_tilde(tmp_path: Path, debian_in
 def test_match_alpine_origin_and_release(tmp_path: Path) -> None:
     files = {"etc/os-release": "ID=alpine\nVERSION_ID=3.19.1\n", "lib/apk/db/installed": APK_DB}
     inv = build_inventory("alpine", files)
-    feed = load_feed(write_feed(tmp_path, [
-        osv("A-openssl", "openssl", [{"introduced": "0"}, {"fixed": "3.1.4-r6"}], eco="Alpine:v3.19"),
-        osv("A-openssl-old", "openssl", [{"introduced": "0"}, {"fixed": "3.1.4-r5"}], eco="Alpine:v3.19"),
-        osv("A-musl-rc", "musl", [{"introduced": "0"}, {"fixed": "1.2.4_rc1"}], eco="Alpine:v3.19"),
-        osv("A-other-branch", "openssl", [{"introduced": "0"}, {"fixed": "9"}], eco="Alpine:v3.18"),
-    ]))
+    feed = load_feed(
+        write_feed(
+            tmp_path,
+            [
+                osv("A-openssl", "openssl", [{"introduced": "0"}, {"fixed": "3.1.4-r6"}], eco="Alpine:v3.19"),
+                osv("A-openssl-old", "openssl", [{"introduced": "0"}, {"fixed": "3.1.4-r5"}], eco="Alpine:v3.19"),
+                osv("A-musl-rc", "musl", [{"introduced": "0"}, {"fixed": "1.2.4_rc1"}], eco="Alpine:v3.19"),
+                osv("A-other-branch", "openssl", [{"introduced": "0"}, {"fixed": "9"}], eco="Alpine:v3.18"),
+            ],
+        )
+    )
     found = {f.id: f for f in match(inv, feed)}
     assert sorted(found) == ["A-openssl"]
     assert found["A-openssl"].packages == ["libcrypto3"]
 
 
 def test_match_explicit_versions_list(tmp_path: Path, debian_inventory) -> None:
-    entry = {"id": "T-list", "affected": [{"package": {"ecosystem": "Debian:12", "name": "zlib"},
-                                           "versions": ["1:1.2.13.dfsg-1"]}]}
+    entry = {
+        "id": "T-list",
+        "affected": [{"package": {"ecosystem": "Debian:12", "name": "zlib"}, "versions": ["1:1.2.13.dfsg-1"]}],
+    }
     found = match(debian_inventory, load_feed(write_feed(tmp_path, [entry])))
     assert [(f.id, f.fixed, f.severity) for f in found] == [("T-list", None, Severity.UNKNOWN)]
 
@@ -300,27 +347,48 @@ def test_severity_from_cvss_vector_and_debian_urgency(tmp_path: Path, debian_inv
 # --------------------------------------------------------------------------------------------- malformed feeds
 
 
-@pytest.mark.parametrize(("entry", "message"), [
-    ({"summary": "no id"}, r"T\.json: id: missing or empty"),
-    ({"id": "T", "affected": {"package": {}}}, r"T\.json: T: affected: expected a list"),
-    ({"id": "T", "affected": [{"ranges": []}]}, r"affected\[0\]\.package: missing"),
-    ({"id": "T", "affected": [{"package": {"ecosystem": "Debian:12"}, "ranges": []}]},
-     r"affected\[0\]\.package\.name: missing or empty"),
-    ({"id": "T", "affected": [{"package": {"ecosystem": "Debian:12", "name": "x"}}]},
-     r"affected\[0\]: needs `ranges` or `versions`"),
-    (osv("T", "x", [{"introduced": "0"}, {"fix": "1.0"}]),
-     r"affected\[0\]\.ranges\[0\]\.events\[1\]\.fix: unknown event"),
-    (osv("T", "x", [{"introduced": "0", "fixed": "1"}]), r"events\[0\]: expected exactly one of"),
-    (osv("T", "x", [{"introduced": "0"}, {"fixed": "not a version"}]),
-     r"events\[1\]\.fixed: 'not a version' is not a valid dpkg version"),
-    (osv("T", "x", [{"introduced": "0"}, {"fixed": "1.2-3"}], eco="Alpine:v3.19"),
-     r"events\[1\]\.fixed: '1\.2-3' is not a valid apk version"),
-    (osv("T", "x", [{"introduced": "0"}], severity="Severe"),
-     r"affected\[0\]\.ecosystem_specific\.severity: unknown severity 'Severe'"),
-    ({**osv("T", "x", [{"introduced": "0"}]), "affected": [{"package": {"ecosystem": "Debian:12", "name": "x"},
-                                                             "ranges": [{"type": "RANGE", "events": []}]}]},
-     r"ranges\[0\]\.type: 'RANGE'; expected ECOSYSTEM, SEMVER or GIT"),
-])
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"summary": "no id"}, r"T\.json: id: missing or empty"),
+        ({"id": "T", "affected": {"package": {}}}, r"T\.json: T: affected: expected a list"),
+        ({"id": "T", "affected": [{"ranges": []}]}, r"affected\[0\]\.package: missing"),
+        (
+            {"id": "T", "affected": [{"package": {"ecosystem": "Debian:12"}, "ranges": []}]},
+            r"affected\[0\]\.package\.name: missing or empty",
+        ),
+        (
+            {"id": "T", "affected": [{"package": {"ecosystem": "Debian:12", "name": "x"}}]},
+            r"affected\[0\]: needs `ranges` or `versions`",
+        ),
+        (
+            osv("T", "x", [{"introduced": "0"}, {"fix": "1.0"}]),
+            r"affected\[0\]\.ranges\[0\]\.events\[1\]\.fix: unknown event",
+        ),
+        (osv("T", "x", [{"introduced": "0", "fixed": "1"}]), r"events\[0\]: expected exactly one of"),
+        (
+            osv("T", "x", [{"introduced": "0"}, {"fixed": "not a version"}]),
+            r"events\[1\]\.fixed: 'not a version' is not a valid dpkg version",
+        ),
+        (
+            osv("T", "x", [{"introduced": "0"}, {"fixed": "1.2-3"}], eco="Alpine:v3.19"),
+            r"events\[1\]\.fixed: '1\.2-3' is not a valid apk version",
+        ),
+        (
+            osv("T", "x", [{"introduced": "0"}], severity="Severe"),
+            r"affected\[0\]\.ecosystem_specific\.severity: unknown severity 'Severe'",
+        ),
+        (
+            {
+                **osv("T", "x", [{"introduced": "0"}]),
+                "affected": [
+                    {"package": {"ecosystem": "Debian:12", "name": "x"}, "ranges": [{"type": "RANGE", "events": []}]}
+                ],
+            },
+            r"ranges\[0\]\.type: 'RANGE'; expected ECOSYSTEM, SEMVER or GIT",
+        ),
+    ],
+)
 def test_malformed_entry_names_file_and_key(tmp_path: Path, entry: dict, message: str) -> None:
     feed = tmp_path / "feed"
     feed.mkdir()
@@ -352,9 +420,16 @@ def test_missing_or_empty_feed(tmp_path: Path) -> None:
 
 
 def test_osv_api_response_shape_accepted(tmp_path: Path, debian_inventory) -> None:
-    (tmp_path / "export.json").write_text(json.dumps({"vulns": [
-        osv("V-1", "glibc", [{"introduced": "0"}, {"fixed": "9"}]),
-        osv("V-2", "zlib", [{"introduced": "0"}, {"fixed": "9"}])]}))
+    (tmp_path / "export.json").write_text(
+        json.dumps(
+            {
+                "vulns": [
+                    osv("V-1", "glibc", [{"introduced": "0"}, {"fixed": "9"}]),
+                    osv("V-2", "zlib", [{"introduced": "0"}, {"fixed": "9"}]),
+                ]
+            }
+        )
+    )
     assert sorted(f.id for f in match(debian_inventory, load_feed(tmp_path / "export.json"))) == ["V-1"]
 
 
@@ -381,8 +456,9 @@ def _rootfs(tmp_path: Path, status: str) -> Path:
 
 def test_cli_gate_exit_codes_and_json_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = _rootfs(tmp_path, DPKG_STATUS)
-    feed = write_feed(tmp_path, [osv(f"T-{i}", "glibc", [{"introduced": "0"}, {"fixed": f"2.36-9+deb12u{10 + i}"}])
-                                 for i in range(3)])
+    feed = write_feed(
+        tmp_path, [osv(f"T-{i}", "glibc", [{"introduced": "0"}, {"fixed": f"2.36-9+deb12u{10 + i}"}]) for i in range(3)]
+    )
     reports = tmp_path / "reports"
     args = [str(root), "--feed", str(feed), "--severity", "High", "--report-dir", str(reports)]
     assert scan.main([*args, "--threshold", "3"]) == 0  # 3 findings, threshold 3: passes
@@ -410,29 +486,63 @@ def test_cli_input_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "bad.json: B: affected[0].package.name: missing or empty" in capsys.readouterr().err
 
 
-def test_external_backend_falls_back_with_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_external_backend_falls_back_with_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # neither trivy nor grype on PATH
     root = _rootfs(tmp_path, DPKG_STATUS)
     feed = write_feed(tmp_path, [osv("T-1", "glibc", [{"introduced": "0"}])])
-    assert scan.main([str(root), "--feed", str(feed), "--backend", "auto", "--threshold", "5",
-                      "--report-dir", str(tmp_path)]) == 0
+    assert (
+        scan.main(
+            [str(root), "--feed", str(feed), "--backend", "auto", "--threshold", "5", "--report-dir", str(tmp_path)]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "fell back to the built-in matcher only: trivy is not installed; grype is not installed" in out
 
 
 def test_trivy_and_grype_json_normalised() -> None:
-    trivy = {"Results": [{"Vulnerabilities": [
-        {"VulnerabilityID": "CVE-1", "PkgName": "libc6", "SrcName": "glibc", "InstalledVersion": "2.36-9",
-         "FixedVersion": "2.36-10", "Severity": "HIGH"},
-        {"VulnerabilityID": "CVE-1", "PkgName": "libc-bin", "SrcName": "glibc", "InstalledVersion": "2.36-9",
-         "Severity": "HIGH"},
-        {"VulnerabilityID": "CVE-2", "PkgName": "zlib1g", "InstalledVersion": "1:1.2.13", "Severity": "WEIRD"}]}]}
+    trivy = {
+        "Results": [
+            {
+                "Vulnerabilities": [
+                    {
+                        "VulnerabilityID": "CVE-1",
+                        "PkgName": "libc6",
+                        "SrcName": "glibc",
+                        "InstalledVersion": "2.36-9",
+                        "FixedVersion": "2.36-10",
+                        "Severity": "HIGH",
+                    },
+                    {
+                        "VulnerabilityID": "CVE-1",
+                        "PkgName": "libc-bin",
+                        "SrcName": "glibc",
+                        "InstalledVersion": "2.36-9",
+                        "Severity": "HIGH",
+                    },
+                    {
+                        "VulnerabilityID": "CVE-2",
+                        "PkgName": "zlib1g",
+                        "InstalledVersion": "1:1.2.13",
+                        "Severity": "WEIRD",
+                    },
+                ]
+            }
+        ]
+    }
     t = {f.id: f for f in parse_trivy(trivy)}
     assert t["CVE-1"].packages == ["libc6", "libc-bin"] and t["CVE-1"].severity is Severity.HIGH
     assert t["CVE-2"].severity is Severity.UNKNOWN
-    grype = {"matches": [{"vulnerability": {"id": "CVE-3", "severity": "Negligible", "fix": {"versions": ["2"]}},
-                          "artifact": {"name": "libc6", "version": "1", "upstreams": [{"name": "glibc"}]}}]}
+    grype = {
+        "matches": [
+            {
+                "vulnerability": {"id": "CVE-3", "severity": "Negligible", "fix": {"versions": ["2"]}},
+                "artifact": {"name": "libc6", "version": "1", "upstreams": [{"name": "glibc"}]},
+            }
+        ]
+    }
     (g,) = parse_grype(grype)
     assert (g.source, g.fixed, g.severity) == ("glibc", "2", Severity.NEGLIGIBLE)
 
@@ -449,8 +559,10 @@ def test_run_cli_captures_output_and_usage_errors(tmp_path: Path) -> None:
 
 def test_klar_environment_variables_are_the_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = _rootfs(tmp_path, DPKG_STATUS)
-    feed = write_feed(tmp_path, [osv("T-1", "glibc", [{"introduced": "0"}], "Medium"),
-                                 osv("T-2", "zlib", [{"introduced": "0"}], "Low")])
+    feed = write_feed(
+        tmp_path,
+        [osv("T-1", "glibc", [{"introduced": "0"}], "Medium"), osv("T-2", "zlib", [{"introduced": "0"}], "Low")],
+    )
     monkeypatch.setenv("CLAIR_OUTPUT", "Low")
     monkeypatch.setenv("CLAIR_THRESHOLD", "1")
     code, out, _ = scan.run_cli([str(root), "--feed", str(feed), "--report-dir", str(tmp_path)])
@@ -459,6 +571,7 @@ def test_klar_environment_variables_are_the_defaults(tmp_path: Path, monkeypatch
     code, out, _ = scan.run_cli([str(root), "--feed", str(feed), "--report-dir", str(tmp_path)])
     assert code == 0 and "Status: pass" in out
     # an explicit option wins over the environment
-    code, out, _ = scan.run_cli([str(root), "--feed", str(feed), "--severity", "Medium", "--threshold", "0",
-                                 "--report-dir", str(tmp_path)])
+    code, out, _ = scan.run_cli(
+        [str(root), "--feed", str(feed), "--severity", "Medium", "--threshold", "0", "--report-dir", str(tmp_path)]
+    )
     assert code == 1 and "gate: 1 at or above Medium, threshold 0 -> FAIL" in out

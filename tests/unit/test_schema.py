@@ -399,13 +399,11 @@ def test_problems_of_different_cases_and_inputs_are_all_reported(load_scenario) 
     assert "case[1].requires: unknown host feature 'apparmr'; did you mean 'apparmor'?" in problems
 
 
-@pytest.mark.xfail(strict=True, reason="spine bug: a mistyped sole expectation also reports 'the step asserts nothing'")
 def test_a_mistyped_sole_expectation_is_one_problem(load_scenario) -> None:
     problems = _problems(load_scenario, CONTROL_STEP + '\n[[case.step]]\nexec = ["false"]\nexit_code = true\n')
     assert problems == ["case[0].step[1].exit_code: expected an integer or a non-empty list of integers, got True"]
 
 
-@pytest.mark.xfail(strict=True, reason="spine bug: an invalid control step also reports 'no control' and 'no steps'")
 def test_an_invalid_control_step_is_one_problem(load_scenario) -> None:
     body = """
     [[case]]
@@ -422,7 +420,6 @@ def test_an_invalid_control_step_is_one_problem(load_scenario) -> None:
     assert problems[0].startswith("case[0].step[0].stdout_matches: invalid regular expression")
 
 
-@pytest.mark.xfail(strict=True, reason="spine bug: the first problem of a step hides its others")
 def test_every_problem_of_one_step_is_reported(load_scenario) -> None:
     body = CONTROL_STEP + '\n[[case.step]]\nexec = ["id"]\nshell = "id"\nexit_code = [true]\ntimeout = 0\n'
     problems = _problems(load_scenario, body)

@@ -146,7 +146,6 @@ TRIPLE_QUOTE_TRAPS = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason='spine bug: tomlpos misreads triple quotes outside `key = """` openers')
 @pytest.mark.parametrize(("text", "expected"), TRIPLE_QUOTE_TRAPS)
 def test_triple_quotes_outside_a_multiline_opener(text: str, expected: dict[tuple[str | int, ...], int]) -> None:
     tomllib.loads(text)
