@@ -10,8 +10,8 @@ down, a check errored, a bad profile or pack) — never 0 on failure. Results ar
 from __future__ import annotations
 
 import argparse
-import json
 import concurrent.futures
+import json
 import os
 import sys
 import time
@@ -28,7 +28,7 @@ from hardlab.audit_model import (
     exit_code,
     judge,
 )
-from hardlab.audit_profile import DEFAULT, HostProfile, ProfileError
+from hardlab.audit_profile import DEFAULT, HostProfile, ProfileError, ProfileProblem
 from hardlab.audit_profile import as_dict as profile_dict
 from hardlab.audit_profile import load as load_profile
 from hardlab.audit_targets import DEFAULT_URL, Target, TargetError
@@ -37,15 +37,32 @@ from hardlab.audit_targets import DEFAULT_URL, Target, TargetError
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="hardlab audit", description=__doc__.split("\n")[0])
     p.add_argument("--host", action="append", default=[], metavar="[LABEL=]DOCKER_HOST",
-                   help="engine to audit (unix://, tcp://, ssh://, context:NAME); repeatable; default $DOCKER_HOST")  # fmt: skip
-    p.add_argument("--profile", metavar="TOML", help="host profile: what this host MUST enforce")
+                   help="engine to audit (unix://, tcp://, ssh://, context:NAME); repeatable; "
+                   "default $DOCKER_HOST")  # fmt: skip
+    p.add_argument("--profile", action="append", default=[], metavar="[LABEL=]TOML",
+                   help="host profile: what the host MUST enforce; LABEL= applies it to one --host only")
     p.add_argument("--strict", action="store_true", help="every skip (missing feature, waiver) is a failure")
     p.add_argument("--out", default="reports/audit", metavar="DIR", help="report folder (default reports/audit)")
     p.add_argument("--config-only", action="store_true", help="skip the behavioural pack (no containers started)")
-    p.add_argument("--pack", default=None, metavar="DIR", help="behavioural scenario folder (default scenarios/host-audit)")
+    p.add_argument("--pack", default=None, metavar="DIR",
+                   help="behavioural scenario folder (default scenarios/host-audit)")
     p.add_argument("--timeout", type=int, default=60, help="seconds an engine API call may take (default 60)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     return p.parse_args(argv)
+
+
+def load_profiles(specs: list[str]) -> dict[str, HostProfile]:
+    """--profile values -> {host label or "" for every host: profile}."""
+    out: dict[str, HostProfile] = {}
+    for spec in specs:
+        label, eq, path = spec.partition("=")
+        if not eq or "/" in label:
+            label, path = "", spec
+        if label in out:
+            message = f"a second profile for {label or 'all hosts'}"
+            raise ProfileError([ProfileProblem(path, None, "--profile", message)])
+        out[label] = load_profile(path)
+    return out
 
 
 def audit_host(
@@ -88,7 +105,8 @@ def audit_host(
         gather_took = time.monotonic() - info_started
         for check in CHECKS:
             outcome, took = audit_behave.timed(check.run, facts, profile)
-            add(check.id, check.cis, check.title, check.kind, check.remediation, outcome, took + gather_took / len(CHECKS))
+            took += gather_took / len(CHECKS)  # the shared gathering, spread over the checks that read it
+            add(check.id, check.cis, check.title, check.kind, check.remediation, outcome, took)
         if args.config_only:
             return results, harness, meta
         feats = _features(client, target)
@@ -130,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
 
     harness: list[str] = []
     try:
-        profile = load_profile(args.profile) if args.profile else DEFAULT
+        profiles = load_profiles(args.profile)
     except ProfileError as exc:
         print(f"hardlab audit: bad host profile:\n{exc}", file=sys.stderr)
         return EXIT_HARNESS
@@ -151,12 +169,20 @@ def run(args: argparse.Namespace) -> int:
     if len(set(labels_seen)) != len(labels_seen):
         print(f"hardlab audit: two --host values share a label: {labels_seen}", file=sys.stderr)
         return EXIT_HARNESS
+    unknown = sorted(set(profiles) - {"", *labels_seen})
+    if unknown:
+        print(f"hardlab audit: --profile names unknown host label(s) {unknown}; hosts: {labels_seen}", file=sys.stderr)
+        return EXIT_HARNESS
+    host_profile = {t.label: profiles.get(t.label) or profiles.get("") or DEFAULT for t in targets}
     run_id, owner = labels.new_run_id(), labels.owner()
     started = time.time()
     results: list[Result] = []
     hosts_meta: dict[str, Any] = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(targets)), thread_name_prefix="audit") as pool:
-        futures = {pool.submit(audit_host, t, profile, args.strict, run_id, owner, args, pack): t for t in targets}
+        futures = {
+            pool.submit(audit_host, t, host_profile[t.label], args.strict, run_id, owner, args, pack): t
+            for t in targets
+        }
         for future in concurrent.futures.as_completed(futures):
             target = futures[future]
             try:
@@ -175,7 +201,8 @@ def run(args: argparse.Namespace) -> int:
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "started": started,
         "duration": round(time.time() - started, 2),
-        "profile": profile_dict(profile),
+        "profile": profile_dict(profiles.get("") or DEFAULT),
+        "host_profiles": {label: prof.name for label, prof in host_profile.items()},
         "strict": args.strict,
         "hosts": {t.label: t.url for t in targets},
         "engines": hosts_meta,
@@ -188,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
             if r.status in ("failed", "error"):
                 print(f"{r.status.upper():6} [{r.host}] CIS {r.cis or '-':7} {r.check} ({r.classification})")
                 # the verdict line, then only the failing expectations (the reports hold everything)
-                shown = [r.evidence[0]] + [ln for ln in r.evidence[1:] if "FAIL" in ln or ln.startswith("  ")][:8]
+                shown = [r.evidence[0], *[ln for ln in r.evidence[1:] if "FAIL" in ln or ln.startswith("  ")][:8]]
                 for line in shown if r.kind == "behaviour" else r.evidence[:6]:
                     print(f"         {line.strip()}")
         print()

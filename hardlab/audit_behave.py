@@ -96,7 +96,9 @@ USERNS_CHECK = ("behaviour.userns-bind-mount-owner", "2.9",
                 'Set "userns-remap": "default" in /etc/docker/daemon.json and restart dockerd.')  # fmt: skip
 
 
-def userns_bind_mount(client: Any, target: Target, feats: dict[str, tuple[bool, str]], run_labels: dict[str, str]) -> Outcome:
+def userns_bind_mount(
+    client: Any, target: Target, feats: dict[str, tuple[bool, str]], run_labels: dict[str, str]
+) -> Outcome:
     """Container root writes a file into a host folder; the host must see a non-zero owner. The control
     (--userns=host) must see owner 0, so the probe demonstrably reports real owners."""
     import docker.errors
@@ -126,7 +128,8 @@ def userns_bind_mount(client: Any, target: Target, feats: dict[str, tuple[bool, 
             maps[run] = out.decode().strip()
             owners[run] = (folder / name).stat().st_uid
     lines = [
-        f"control (--userns=host): uid_map {maps['control']!r}; host sees {folder}/control.txt owned by uid {owners['control']}",
+        f"control (--userns=host): uid_map {maps['control']!r}; "
+        f"host sees {folder}/control.txt owned by uid {owners['control']}",
         f"case (engine default): uid_map {maps['case']!r}; host sees {folder}/case.txt owned by uid {owners['case']}",
     ]
     if owners["control"] != 0:
@@ -140,7 +143,7 @@ def userns_bind_mount(client: Any, target: Target, feats: dict[str, tuple[bool, 
     return Outcome.ok(f"container root is host uid {owners['case']} (unprivileged)", *lines)
 
 
-class _shared_dir:  # noqa: N801 - used as a context manager like tempfile.TemporaryDirectory
+class _shared_dir:
     """A host folder remapped root can write to (sticky, world-writable), removed afterwards."""
 
     def __enter__(self) -> Path:

@@ -7,6 +7,7 @@ one is unit-testable and the negative controls exercise exactly this code on a w
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -107,7 +108,8 @@ def insecure_registries(f: EngineFacts, p: HostProfile) -> Outcome:
     names = [n for n, c in (reg.get("IndexConfigs") or {}).items() if not c.get("Secure", True)]
     found = [x for x in [*cidrs, *names] if x not in p.allow_insecure_registries]
     evidence = (f"docker info RegistryConfig: InsecureRegistryCIDRs={reg.get('InsecureRegistryCIDRs')}, "
-                f"insecure IndexConfigs={names} ({BUILTIN_INSECURE} is dockerd's built-in default, not counted)")  # fmt: skip
+                f"insecure IndexConfigs={names} ({BUILTIN_INSECURE} is dockerd's built-in default, "
+                "not counted)")  # fmt: skip
     if found:
         allowed = f"; profile allows only {list(p.allow_insecure_registries)}" if p.allow_insecure_registries else ""
         return Outcome.fail(f"insecure registries configured: {found}{allowed}", evidence)
@@ -118,14 +120,16 @@ def tls_tcp(f: EngineFacts, _: HostProfile) -> Outcome:
     if f.url.startswith("tcp://"):
         if f.client_tls:
             return Outcome.ok(f"reached {f.url} with TLS client verification")
-        return Outcome.fail(f"the engine answered plain HTTP at {f.url}: anyone who reaches the port is root on the host")
+        return Outcome.fail(f"the engine answered plain HTTP at {f.url}: "
+                            "anyone who reaches the port is root on the host")  # fmt: skip
     if not f.local:
-        return Outcome.na(f"reached over {f.url.split(':', 1)[0]}; the engine's listening sockets cannot be read from here")
+        scheme = f.url.split(":", 1)[0]
+        return Outcome.na(f"reached over {scheme}; the engine's listening sockets cannot be read from here")
     eff = f.effective
     hosts = eff.get("hosts") or []
     tcp = [h for h in hosts if h.startswith("tcp://")]
     if not tcp:
-        return Outcome.ok(f"dockerd listens on {hosts or ['unix:// (default)']}: no TCP socket ({f.cmdline})")
+        return Outcome.ok(f"dockerd listens on {hosts or ['unix:// (default)']}: no TCP socket", f.cmdline)
     missing = [k for k in ("tlsverify", "tlscert", "tlskey", "tlscacert") if not eff.get(k)]
     if missing:
         return Outcome.fail(f"dockerd listens on {tcp} without {', '.join(missing)}", f"command line: {f.cmdline}")
@@ -294,7 +298,7 @@ def audit_rule_check(path: str) -> Callable[..., Outcome]:
 
 def _watches(rule: str, path: str) -> bool:
     parts = rule.split()
-    for flag, value in zip(parts, parts[1:]):
+    for flag, value in itertools.pairwise(parts):
         if flag == "-w" and value.rstrip("/") == path.rstrip("/"):
             return True
         if flag == "-F" and value in (f"path={path}", f"dir={path}"):
@@ -444,9 +448,11 @@ CHECKS: list[ConfigCheck] = [
                 "runtime", "Recreate the container without --network host.",
                 runtime_check(_mode("NetworkMode"), "share the host network namespace")),
     ConfigCheck("runtime.host-pid", "5.16", "No running container shares the host's process namespace", "runtime",
-                "Recreate the container without --pid host.", runtime_check(_mode("PidMode"), "share the host PID namespace")),
+                "Recreate the container without --pid host.",
+                runtime_check(_mode("PidMode"), "share the host PID namespace")),
     ConfigCheck("runtime.host-ipc", "5.17", "No running container shares the host's IPC namespace", "runtime",
-                "Recreate the container without --ipc host.", runtime_check(_mode("IpcMode"), "share the host IPC namespace")),
+                "Recreate the container without --ipc host.",
+                runtime_check(_mode("IpcMode"), "share the host IPC namespace")),
     ConfigCheck("runtime.seccomp-unconfined", "5.22", "No running container disables the default seccomp profile",
                 "runtime", "Recreate the container without --security-opt seccomp=unconfined.",
                 runtime_check(_unconfined, "run seccomp=unconfined")),

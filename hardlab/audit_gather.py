@@ -33,18 +33,23 @@ def gather(client: Any, target: Target, own_run: str = "", environ: dict[str, st
 
 def running_containers(client: Any, own_run: str) -> list[dict[str, Any]]:
     """inspect attrs of every running container except the audit's own probes."""
+    import docker.errors
+
     out = []
-    for c in client.containers.list():
-        lab = c.attrs.get("Config", {}).get("Labels") or {}
-        if own_run and lab.get(labels.RUN) == own_run:
+    for summary in client.api.containers():
+        if own_run and (summary.get("Labels") or {}).get(labels.RUN) == own_run:
             continue
-        out.append(c.attrs)
+        try:
+            out.append(client.api.inspect_container(summary["Id"]))
+        except docker.errors.NotFound:
+            continue  # it exited between the list and the inspect: nothing running to judge
     return out
 
 
 def content_trust(env: dict[str, str]) -> tuple[bool, str]:
     if env.get("DOCKER_CONTENT_TRUST"):
-        return env["DOCKER_CONTENT_TRUST"] == "1", f"DOCKER_CONTENT_TRUST={env['DOCKER_CONTENT_TRUST']} in the audit's environment"
+        value = env["DOCKER_CONTENT_TRUST"]
+        return value == "1", f"DOCKER_CONTENT_TRUST={value} in the audit's environment"
     try:
         for line in Path("/etc/environment").read_text().splitlines():
             key, _, value = line.strip().partition("=")
@@ -118,8 +123,7 @@ def _local(facts: EngineFacts, target: Target) -> None:
         # /etc/docker and the systemd units configure the system engine, not an engine with its own config.
         facts.files["/etc/docker"] = stat("/etc/docker")
         for unit in ("docker.service", "docker.socket"):
-            path = next((f"{d}/{unit}" for d in UNIT_DIRS if Path(f"{d}/{unit}").exists()), f"/lib/systemd/system/{unit}")
-            facts.files[unit] = stat(path)
+            facts.files[unit] = stat(_unit_path(unit))
     eff = facts.effective
     for key in ("tlscacert", "tlscert", "tlskey"):
         if eff.get(key):
@@ -137,9 +141,13 @@ def _local(facts: EngineFacts, target: Target) -> None:
             facts.seccomp_profile_text = None
 
 
+def _unit_path(unit: str) -> str:
+    return next((f"{d}/{unit}" for d in UNIT_DIRS if Path(f"{d}/{unit}").exists()), f"/lib/systemd/system/{unit}")
+
+
 def _audit_path(path: str) -> str:
     if path in ("docker.service", "docker.socket"):
-        return next((f"{d}/{path}" for d in UNIT_DIRS if Path(f"{d}/{path}").exists()), f"/lib/systemd/system/{path}")
+        return _unit_path(path)
     if path == "containerd.sock":
         return "/run/containerd/containerd.sock"
     return path
@@ -153,8 +161,9 @@ def audit_rules() -> tuple[list[str] | None, str]:
         if done.returncode == 0:
             rules = [r for r in done.stdout.splitlines() if r.strip() and not r.startswith("No rules")]
             return rules, "auditctl -l (loaded rules)"
-    files = sorted(glob.glob("/etc/audit/rules.d/*.rules")) + (["/etc/audit/audit.rules"]
-                                                               if Path("/etc/audit/audit.rules").is_file() else [])  # fmt: skip
+    files = sorted(glob.glob("/etc/audit/rules.d/*.rules"))
+    if Path("/etc/audit/audit.rules").is_file():
+        files.append("/etc/audit/audit.rules")
     if files:
         rules = []
         for f in files:

@@ -84,7 +84,8 @@ def load(path: str | Path) -> HostProfile:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ProfileError([ProfileProblem(str(path), None, "", f"cannot read the host profile: {exc.strerror}")])
+        problem = ProfileProblem(str(path), None, "", f"cannot read the host profile: {exc.strerror}")
+        raise ProfileError([problem]) from exc
     return parse(text, str(path))
 
 
@@ -95,7 +96,8 @@ def parse(text: str, file: str) -> HostProfile:
         import re
 
         found = re.search(r"line (\d+)", str(exc))
-        raise ProfileError([ProfileProblem(file, int(found.group(1)) if found else None, "", f"not TOML: {exc}")])
+        line = int(found.group(1)) if found else None
+        raise ProfileError([ProfileProblem(file, line, "", f"not TOML: {exc}")]) from exc
     index = line_index(text)
     problems: list[ProfileProblem] = []
 

@@ -96,7 +96,7 @@ def write_junit(path: Path, results: list[Result], harness: list[str]) -> Path:
 
 
 def history_id(r: Result) -> str:
-    return hashlib.md5(f"{r.host}::{r.check}".encode()).hexdigest()  # noqa: S324 - an id, not security
+    return hashlib.md5(f"{r.host}::{r.check}".encode()).hexdigest()
 
 
 _ALLURE_STATUS = {PASSED: "passed", FAILED: "failed", ERROR: "broken", SKIPPED: "skipped", NOT_APPLICABLE: "skipped"}
@@ -132,12 +132,11 @@ def write_allure(folder: Path, results: list[Result], meta: dict[str, Any], prev
         data = {
             "uuid": uid,
             "historyId": history_id(r),
-            "testCaseId": hashlib.md5(r.check.encode()).hexdigest(),  # noqa: S324
+            "testCaseId": hashlib.md5(r.check.encode()).hexdigest(),
             "name": f"[{r.host}] CIS {r.cis or '-'} {r.title}",
             "fullName": f"host-audit.{r.host}.{r.check}",
             "status": _ALLURE_STATUS[r.status],
-            "statusDetails": {"message": message, "trace": "\n".join(r.evidence),
-                              "flaky": r.classification in FLAKY},  # fmt: skip
+            "statusDetails": {"message": message, "trace": "\n".join(r.evidence), "flaky": r.classification in FLAKY},
             "stage": "finished",
             "description": f"{r.title}\n\nRemediation: {r.remediation}",
             "start": start_ms,
@@ -228,7 +227,8 @@ def summary_text(results: list[Result], meta: dict[str, Any], harness: list[str]
     if env:
         lines.append(f"environment, not findings ({len(env)}):")
         for r in env[:10]:
-            lines.append(f"  ERR  [{r.host}] {r.check} ({r.classification}): {(r.evidence[0] if r.evidence else '')[:160]}")
+            first = (r.evidence[0] if r.evidence else "")[:160]
+            lines.append(f"  ERR  [{r.host}] {r.check} ({r.classification}): {first}")
     skipped = [r for r in results if r.status == SKIPPED]
     if skipped:
         feats = sorted({f"{r.feature or r.classification}" for r in skipped})

@@ -149,7 +149,9 @@ def _wait_ready(engine: Engine, proc: subprocess.Popen[bytes], timeout: float) -
             except (docker.errors.DockerException, requests.exceptions.RequestException):
                 pass
         time.sleep(0.3)
-    raise DockerdError(f"dockerd {engine.name} did not answer on {engine.url} within {timeout:.0f}s:\n{engine.log_tail()}")
+    raise DockerdError(
+        f"dockerd {engine.name} did not answer on {engine.url} within {timeout:.0f}s:\n{engine.log_tail()}"
+    )
 
 
 def _pid_from_file(pidfile: Path) -> int:
@@ -186,10 +188,8 @@ def stop(engine: Engine, lock: Any = None, grace: float = 20.0) -> None:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reap our own child so it does not linger as a zombie
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
