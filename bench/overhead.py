@@ -67,9 +67,8 @@ def main() -> int:
         sweep_run(client, run_id)
 
         started = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)], cwd=ROOT, capture_output=True, text=True
-        )
+        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)]
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         whole = (time.perf_counter() - started) / n
         if done.returncode != 0:
             print(done.stdout[-2000:], file=sys.stderr)
@@ -77,7 +76,8 @@ def main() -> int:
 
     print(f"probes: {n} x `{PROBE}` in {image}")
     print(f"  raw docker run --rm   {raw * 1000:7.0f} ms/probe")
-    print(f"  hardlab engine        {engine * 1000:7.0f} ms/probe   ratio {engine / raw:.2f}x  (target <= 1.25x)")
+    ratio = engine / raw
+    print(f"  hardlab engine        {engine * 1000:7.0f} ms/probe   ratio {ratio:.2f}x  (target <= 1.25x)")
     print(f"  pytest end to end     {whole * 1000:7.0f} ms/probe   ratio {whole / raw:.2f}x  (includes pytest start-up)")
     return 0
 

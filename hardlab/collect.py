@@ -35,6 +35,7 @@ def judge(request: pytest.FixtureRequest, hardlab_case_run: CaseResult | InputEr
     if isinstance(result, InputError):
         request.node.user_properties.append(("hardlab_class", report.HARNESS_ERROR))
         raise CaseFailure(report.HARNESS_ERROR, f"INPUT ERROR: {result}")
+    allure_steps(request.node.scenario, request.node.case, result)
     if result.skip_reason:
         # Point the skip at the case's TOML line, not at this function.
         raise pytest.skip.Exception(result.skip_reason, _use_item_location=True)
@@ -93,3 +94,30 @@ class CaseItem(pytest.Function):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, (self.case.line or 1) - 1, f"{self.scenario.id}::{self.case.id}"
+
+
+def allure_steps(scenario: Any, case: Any, result: Any) -> None:
+    """Each step an allure step with its command and output (in the call phase, so allure files them
+    under the test, not its setup fixture). Tags are already allure labels through the pytest markers."""
+    try:
+        import allure
+    except ImportError:  # pragma: no cover
+        return
+    allure.dynamic.feature(scenario.id)
+    allure.dynamic.title(f"{scenario.id}: {case.title}")
+    allure.dynamic.description(f"{scenario.title}\n\n{scenario.description}\n\nRemediation: {scenario.remediation}")
+    for label, run in (("control", result.control), ("case", result.main)):
+        if run is None:
+            continue
+        for sr in run.steps:
+            verdict = "ok" if sr.ok else "FAIL"
+            with allure.step(f"[{label}] {sr.step.name} — {verdict}"):
+                allure.attach(sr.step.display, "command", allure.attachment_type.TEXT)
+                seen = sr.observed
+                text = f"exit code: {seen.exit_code}\n--- stdout\n{seen.stdout}\n--- stderr\n{seen.stderr}"
+                allure.attach(text, "output", allure.attachment_type.TEXT)
+                checks = "\n".join(
+                    f"{'ok  ' if c.ok else 'FAIL'} {c.what}: expected {c.expected}; observed {c.observed}"
+                    for c in sr.checks
+                )
+                allure.attach(checks, "checks", allure.attachment_type.TEXT)

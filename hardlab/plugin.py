@@ -163,34 +163,7 @@ def hardlab_case_run(request: pytest.FixtureRequest, hardlab_client: Any, hardla
     except InputError as exc:
         return exc
     item.user_properties.append(("hardlab_evidence", json.dumps(evidence(result))))
-    _allure(scenario, case, result)
     return result
-
-
-def _allure(scenario: Any, case: Any, result: Any) -> None:
-    """Each step an allure step with its command and output; tags become labels."""
-    try:
-        import allure
-    except ImportError:  # pragma: no cover
-        return
-    allure.dynamic.feature(scenario.id)
-    allure.dynamic.title(f"{scenario.id}: {case.title}")
-    allure.dynamic.description(f"{scenario.title}\n\n{scenario.description}\n\nRemediation: {scenario.remediation}")
-    allure.dynamic.tag(*dict.fromkeys((*scenario.tags, *case.tags)))
-    for label, run in (("control", result.control), ("case", result.main)):
-        if run is None:
-            continue
-        for sr in run.steps:
-            verdict = "ok" if sr.ok else "FAIL"
-            with allure.step(f"[{label}] {sr.step.name} — {verdict}"):
-                allure.attach(sr.step.display, "command", allure.attachment_type.TEXT)
-                text = f"exit code: {sr.observed.exit_code}\n--- stdout\n{sr.observed.stdout}\n--- stderr\n{sr.observed.stderr}"
-                allure.attach(text, "output", allure.attachment_type.TEXT)
-                checks = "\n".join(
-                    f"{'ok  ' if c.ok else 'FAIL'} {c.what}: expected {c.expected}; observed {c.observed}"
-                    for c in sr.checks
-                )
-                allure.attach(checks, "checks", allure.attachment_type.TEXT)
 
 
 class _Recorder:
