@@ -129,8 +129,16 @@ def match(inventory: Inventory, feed: Feed) -> list[Finding]:
                     if pkg.name not in found[key].packages:
                         found[key].packages.append(pkg.name)
                     continue
-                found[key] = Finding(adv.id, aff.name, [pkg.name], pkg.source_version, fixed, aff.severity,
-                                     adv.summary, list(adv.aliases))
+                found[key] = Finding(
+                    adv.id,
+                    aff.name,
+                    [pkg.name],
+                    pkg.source_version,
+                    fixed,
+                    aff.severity,
+                    adv.summary,
+                    list(adv.aliases),
+                )
     for finding in found.values():
         finding.packages.sort()
     return sorted(found.values(), key=lambda f: (-f.severity, f.source, f.id))
@@ -148,12 +156,21 @@ def _short(names: list[str], keep: int = 2) -> str:
     return ", ".join(names[:keep]) + (f" +{len(names) - keep}" if len(names) > keep else "")
 
 
-def render(target: str, inventory: Inventory | None, feed: Feed, backend: str, findings: list[Finding],
-           gate: Gate, notes: list[str]) -> str:
+def render(
+    target: str,
+    inventory: Inventory | None,
+    feed: Feed,
+    backend: str,
+    findings: list[Finding],
+    gate: Gate,
+    notes: list[str],
+) -> str:
     lines = [f"hardlab scan {target}"]
     if inventory:
-        lines.append(f"  system   {inventory.pretty_name} ({inventory.distro} {inventory.version_id or '?'}), "
-                     f"{len(inventory.packages)} {inventory.kind} packages")
+        lines.append(
+            f"  system   {inventory.pretty_name} ({inventory.distro} {inventory.version_id or '?'}), "
+            f"{len(inventory.packages)} {inventory.kind} packages"
+        )
     lines.append(f"  feed     {feed.path}: {len(feed.advisories)} advisories in {feed.files} files")
     lines.append(f"  backend  {backend}")
     lines += [f"  note     {n}" for n in notes]
@@ -161,15 +178,18 @@ def render(target: str, inventory: Inventory | None, feed: Feed, backend: str, f
     lines.append(f"Found {len(findings)} vulnerabilities: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     if findings:
         rows = [("SEVERITY", "ID", "SOURCE (INSTALLED PACKAGES)", "INSTALLED", "FIXED")]
-        rows += [(f.severity.label, f.id, f"{f.source} ({_short(f.packages)})", f.installed,
-                  f.fixed or "not fixed") for f in findings]
+        rows += [
+            (f.severity.label, f.id, f"{f.source} ({_short(f.packages)})", f.installed, f.fixed or "not fixed")
+            for f in findings
+        ]
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[4]
-                  for r in rows]
+        lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[4] for r in rows]
     count = gate.count(findings)
     verdict = "PASS" if count <= gate.threshold else "FAIL"
-    lines.append(f"gate: {count} at or above {gate.severity.label}, threshold {gate.threshold} -> {verdict} "
-                 "(fails when the count is greater than the threshold)")
+    lines.append(
+        f"gate: {count} at or above {gate.severity.label}, threshold {gate.threshold} -> {verdict} "
+        "(fails when the count is greater than the threshold)"
+    )
     lines.append(f"Status: {'pass' if verdict == 'PASS' else 'fail'}")  # the line Anchore's evaluation prints
     return "\n".join(lines)
 
@@ -181,21 +201,38 @@ def report_path(target: str, directory: str | Path | None = None) -> Path:
     return base / f"scan-{slug}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{secrets.token_hex(2)}.json"
 
 
-def write_report(path: Path, target: str, inventory: Inventory | None, feed: Feed,
-                 results: dict[str, list[Finding]], gate: Gate, notes: list[str]) -> Path:
+def write_report(
+    path: Path,
+    target: str,
+    inventory: Inventory | None,
+    feed: Feed,
+    results: dict[str, list[Finding]],
+    gate: Gate,
+    notes: list[str],
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {
         "tool": "hardlab scan",
         "target": target,
-        "system": None if inventory is None else {
-            "id": inventory.distro, "version_id": inventory.version_id, "pretty_name": inventory.pretty_name,
-            "database": inventory.kind, "packages": len(inventory.packages)},
+        "system": None
+        if inventory is None
+        else {
+            "id": inventory.distro,
+            "version_id": inventory.version_id,
+            "pretty_name": inventory.pretty_name,
+            "database": inventory.kind,
+            "packages": len(inventory.packages),
+        },
         "feed": {"path": str(feed.path), "advisories": len(feed.advisories), "files": feed.files},
         "notes": notes,
         "gate": {"severity": gate.severity.label, "threshold": gate.threshold, "rule": "fail when count > threshold"},
         "backends": {
-            name: {"count": gate.count(fs), "passed": gate.passed(fs), "counts": severity_counts(fs),
-                   "findings": [f.as_json() for f in fs]}
+            name: {
+                "count": gate.count(fs),
+                "passed": gate.passed(fs),
+                "counts": severity_counts(fs),
+                "findings": [f.as_json() for f in fs],
+            }
             for name, fs in results.items()
         },
     }
@@ -235,8 +272,14 @@ def inventory_of(target: str) -> Inventory:
     return read_image(target)
 
 
-def scan_target(target: str, feed_dir: str | Path, severity: str | Severity = "High", threshold: int = 15,
-                backend: str = "builtin", report_dir: str | Path | None = None) -> ScanResult:
+def scan_target(
+    target: str,
+    feed_dir: str | Path,
+    severity: str | Severity = "High",
+    threshold: int = 15,
+    backend: str = "builtin",
+    report_dir: str | Path | None = None,
+) -> ScanResult:
     """Scan, gate and write the JSON report. Raises FeedError / NoPackageDatabase / LookupError on bad input."""
     gate = Gate(severity if isinstance(severity, Severity) else Severity.parse(severity), threshold)
     feed = load_feed(feed_dir)
@@ -276,20 +319,33 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="hardlab scan", description="Match an image's (or rootfs') packages against an offline OSV feed and "
+        prog="hardlab scan",
+        description="Match an image's (or rootfs') packages against an offline OSV feed and "
         "gate like klar: fail when the count at or above --severity is greater than --threshold.",
         epilog="exit codes: 0 gate passed, 1 gate failed, 2 could not scan (bad feed, no package database, "
-        "image not in the engine)")
+        "image not in the engine)",
+    )
     parser.add_argument("target", help="local image (never pulled) or an unpacked rootfs folder")
     parser.add_argument("--feed", required=True, help="OSV advisories: a folder of *.json or one file")
     # klar's environment variables work as defaults, so the seed's command line reads the same here.
-    parser.add_argument("--severity", default=os.environ.get("CLAIR_OUTPUT", "High"),
-                        help="count findings at or above this (Unknown < Negligible < Low < Medium < High < "
-                             "Critical); default $CLAIR_OUTPUT or High")
-    parser.add_argument("--threshold", type=int, default=_env_int("CLAIR_THRESHOLD", 0),
-                        help="fail when the count is greater than this; default $CLAIR_THRESHOLD or 0")
-    parser.add_argument("--backend", default="builtin", choices=["builtin", "trivy", "grype", "auto"],
-                        help="also run trivy/grype when installed and able to work offline")
+    parser.add_argument(
+        "--severity",
+        default=os.environ.get("CLAIR_OUTPUT", "High"),
+        help="count findings at or above this (Unknown < Negligible < Low < Medium < High < "
+        "Critical); default $CLAIR_OUTPUT or High",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=int,
+        default=_env_int("CLAIR_THRESHOLD", 0),
+        help="fail when the count is greater than this; default $CLAIR_THRESHOLD or 0",
+    )
+    parser.add_argument(
+        "--backend",
+        default="builtin",
+        choices=["builtin", "trivy", "grype", "auto"],
+        help="also run trivy/grype when installed and able to work offline",
+    )
     parser.add_argument("--report-dir", default=None, help="where the JSON report goes (default: reports/)")
     parser.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
     args = parser.parse_args(argv)
@@ -307,12 +363,23 @@ def main(argv: list[str]) -> int:
     if args.json and result.report:
         print(result.report.read_text(), end="")
     else:
-        print(render(result.target, result.inventory, result.feed, "builtin matcher", result.findings,
-                     result.gate, result.notes))
+        print(
+            render(
+                result.target,
+                result.inventory,
+                result.feed,
+                "builtin matcher",
+                result.findings,
+                result.gate,
+                result.notes,
+            )
+        )
         for name, findings in result.results.items():
             if name != "builtin":
                 c = result.gate.count(findings)
-                print(f"gate ({name}): {c} at or above {result.gate.severity.label}, threshold "
-                      f"{result.gate.threshold} -> {'PASS' if c <= result.gate.threshold else 'FAIL'}")
+                print(
+                    f"gate ({name}): {c} at or above {result.gate.severity.label}, threshold "
+                    f"{result.gate.threshold} -> {'PASS' if c <= result.gate.threshold else 'FAIL'}"
+                )
         print(f"report: {result.report}")
     return 0 if result.passed else 1

@@ -32,8 +32,7 @@ def trivy_offline() -> str | None:
 def grype_offline() -> str | None:
     if shutil.which("grype") is None:
         return "grype is not installed"
-    proc = subprocess.run(["grype", "db", "status"], capture_output=True, text=True, env=_grype_env(),
-                          timeout=30)
+    proc = subprocess.run(["grype", "db", "status"], capture_output=True, text=True, env=_grype_env(), timeout=30)
     if proc.returncode != 0:
         return f"grype has no usable local database ({(proc.stdout + proc.stderr).strip()[:200]})"
     return None
@@ -59,9 +58,15 @@ def parse_trivy(report: dict[str, Any]) -> list[Finding]:
             if key in found:
                 found[key].packages.append(v.get("PkgName", ""))
                 continue
-            found[key] = Finding(v["VulnerabilityID"], source, [v.get("PkgName", "")], v.get("InstalledVersion", ""),
-                                 v.get("FixedVersion") or None, _severity(v.get("Severity", "")),
-                                 v.get("Title", ""))
+            found[key] = Finding(
+                v["VulnerabilityID"],
+                source,
+                [v.get("PkgName", "")],
+                v.get("InstalledVersion", ""),
+                v.get("FixedVersion") or None,
+                _severity(v.get("Severity", "")),
+                v.get("Title", ""),
+            )
     return list(found.values())
 
 
@@ -76,8 +81,14 @@ def parse_grype(report: dict[str, Any]) -> list[Finding]:
             found[key].packages.append(art.get("name", ""))
             continue
         fixes = (vuln.get("fix") or {}).get("versions") or []
-        found[key] = Finding(vuln.get("id", ""), source, [art.get("name", "")], art.get("version", ""),
-                             fixes[0] if fixes else None, _severity(vuln.get("severity", "")))
+        found[key] = Finding(
+            vuln.get("id", ""),
+            source,
+            [art.get("name", "")],
+            art.get("version", ""),
+            fixes[0] if fixes else None,
+            _severity(vuln.get("severity", "")),
+        )
     return list(found.values())
 
 
@@ -99,8 +110,17 @@ def run_external(backend: str, target: str, is_rootfs: bool) -> tuple[str, list[
             continue
         try:
             if name == "trivy":
-                argv = ["trivy", "rootfs" if is_rootfs else "image", "--skip-db-update", "--skip-java-db-update",
-                        "--offline-scan", "--format", "json", "--quiet", target]
+                argv = [
+                    "trivy",
+                    "rootfs" if is_rootfs else "image",
+                    "--skip-db-update",
+                    "--skip-java-db-update",
+                    "--offline-scan",
+                    "--format",
+                    "json",
+                    "--quiet",
+                    target,
+                ]
                 return name, parse_trivy(_run_json(argv)), "trivy ran offline (--skip-db-update --offline-scan)"
             argv = ["grype", f"dir:{target}" if is_rootfs else f"docker:{target}", "-o", "json"]
             return name, parse_grype(_run_json(argv, _grype_env())), "grype ran offline (GRYPE_DB_AUTO_UPDATE=false)"

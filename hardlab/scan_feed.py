@@ -92,8 +92,13 @@ def cvss3_base_score(vector: str) -> float:
     try:
         scope = metrics["S"]
         c, i, a = (_CVSS3[k][metrics[k]] for k in ("C", "I", "A"))
-        exploit = 8.22 * _CVSS3["AV"][metrics["AV"]] * _CVSS3["AC"][metrics["AC"]] \
-            * _PR[scope][metrics["PR"]] * _CVSS3["UI"][metrics["UI"]]
+        exploit = (
+            8.22
+            * _CVSS3["AV"][metrics["AV"]]
+            * _CVSS3["AC"][metrics["AC"]]
+            * _PR[scope][metrics["PR"]]
+            * _CVSS3["UI"][metrics["UI"]]
+        )
     except KeyError as exc:
         raise ValueError(f"CVSS vector {vector!r} lacks or misspells metric {exc}") from None
     iss = 1 - (1 - c) * (1 - i) * (1 - a)
@@ -210,8 +215,11 @@ def _parse_advisory(entry: Any, source: str) -> Advisory | None:
             _need(isinstance(pkg.get(key), str) and bool(pkg[key]), f"{where}.package.{key}", "missing or empty")
         kind = ECOSYSTEM_KIND.get(pkg["ecosystem"].split(":", 1)[0])
         versions = item.get("versions", [])
-        _need(isinstance(versions, list) and all(isinstance(v, str) for v in versions), f"{where}.versions",
-              "expected a list of version strings")
+        _need(
+            isinstance(versions, list) and all(isinstance(v, str) for v in versions),
+            f"{where}.versions",
+            "expected a list of version strings",
+        )
         raw_ranges = item.get("ranges", [])
         _need(isinstance(raw_ranges, list), f"{where}.ranges", "expected a list")
         _need(bool(raw_ranges) or bool(versions), where, "needs `ranges` or `versions`")
@@ -219,27 +227,42 @@ def _parse_advisory(entry: Any, source: str) -> Advisory | None:
         for r, rng in enumerate(raw_ranges):
             rwhere = f"{where}.ranges[{r}]"
             _need(isinstance(rng, dict), rwhere, "expected an object")
-            _need(rng.get("type") in ("ECOSYSTEM", "SEMVER", "GIT"), f"{rwhere}.type",
-                  f"{rng.get('type')!r}; expected ECOSYSTEM, SEMVER or GIT")
+            _need(
+                rng.get("type") in ("ECOSYSTEM", "SEMVER", "GIT"),
+                f"{rwhere}.type",
+                f"{rng.get('type')!r}; expected ECOSYSTEM, SEMVER or GIT",
+            )
             events = rng.get("events")
             _need(isinstance(events, list) and bool(events), f"{rwhere}.events", "missing or empty")
             parsed = []
             for e, event in enumerate(events):
                 ewhere = f"{rwhere}.events[{e}]"
-                _need(isinstance(event, dict) and len(event) == 1, ewhere,
-                      f"expected exactly one of {', '.join(_EVENT_KINDS)}, got {event!r}")
-                (ekind, version), = event.items()
-                _need(ekind in _EVENT_KINDS, f"{ewhere}.{ekind}",
-                      f"unknown event; expected one of {', '.join(_EVENT_KINDS)}")
+                _need(
+                    isinstance(event, dict) and len(event) == 1,
+                    ewhere,
+                    f"expected exactly one of {', '.join(_EVENT_KINDS)}, got {event!r}",
+                )
+                ((ekind, version),) = event.items()
+                _need(
+                    ekind in _EVENT_KINDS,
+                    f"{ewhere}.{ekind}",
+                    f"unknown event; expected one of {', '.join(_EVENT_KINDS)}",
+                )
                 _need(isinstance(version, str) and bool(version), f"{ewhere}.{ekind}", "expected a version string")
                 if kind and rng["type"] == "ECOSYSTEM" and not (ekind == "introduced" and version == "0"):
-                    _need(VALIDATORS[kind](version), f"{ewhere}.{ekind}",
-                          f"{version!r} is not a valid {kind} version")
+                    _need(VALIDATORS[kind](version), f"{ewhere}.{ekind}", f"{version!r} is not a valid {kind} version")
                 parsed.append((ekind, version))
             if rng["type"] == "ECOSYSTEM":  # GIT/SEMVER ranges describe upstream commits, not distro packages
                 ranges.append(Range(tuple(parsed)))
-        affected.append(Affected(pkg["ecosystem"], pkg["name"], tuple(ranges), tuple(versions),
-                                 _severity_of(entry, item, f"affected[{n}]")))
+        affected.append(
+            Affected(
+                pkg["ecosystem"],
+                pkg["name"],
+                tuple(ranges),
+                tuple(versions),
+                _severity_of(entry, item, f"affected[{n}]"),
+            )
+        )
     aliases = entry.get("aliases") or []
     return Advisory(vid, str(entry.get("summary", "")), tuple(map(str, aliases)), tuple(affected), source)
 

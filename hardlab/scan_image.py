@@ -63,12 +63,15 @@ def read_image(image: str, client: Any = None, container_labels: dict[str, str] 
     try:
         client.images.get(image)
     except docker.errors.ImageNotFound:
-        raise ImageNotAvailable(f"image {image!r} is not in the local engine; hardlab scan never pulls "
-                                "(build or load it first, or pass a rootfs folder)") from None
+        raise ImageNotAvailable(
+            f"image {image!r} is not in the local engine; hardlab scan never pulls "
+            "(build or load it first, or pass a rootfs folder)"
+        ) from None
     container_labels = container_labels or run_labels()
     # The command is never executed; giving one lets images without CMD (docker import) be created too.
-    container = client.containers.create(image, command=["/hardlab-scan-never-started"], entrypoint=[],
-                                         labels=container_labels, network_disabled=True)
+    container = client.containers.create(
+        image, command=["/hardlab-scan-never-started"], entrypoint=[], labels=container_labels, network_disabled=True
+    )
     try:
         files: dict[str, str] = {}
         for rel in (*OS_RELEASE, DPKG_STATUS, APK_INSTALLED):

@@ -16,8 +16,19 @@ from typing import Any
 from hardlab import labels
 
 REPOSITORY = "hardlab-scan/tools-slim"  # not under hardlab/: images.prune_stale only knows recipe tags
-PURGE = ("nmap", "nmap-common", "strace", "iputils-ping", "python3", "python3-minimal", "python3.11",
-         "python3.11-minimal", "libpython3-stdlib", "libpython3.11-minimal", "libpython3.11-stdlib")
+PURGE = (
+    "nmap",
+    "nmap-common",
+    "strace",
+    "iputils-ping",
+    "python3",
+    "python3-minimal",
+    "python3.11",
+    "python3.11-minimal",
+    "libpython3-stdlib",
+    "libpython3.11-minimal",
+    "libpython3.11-stdlib",
+)
 TIMEOUT_S = 120
 
 
@@ -41,10 +52,19 @@ def ensure_slim(client: Any, base: str) -> str:
         except docker.errors.ImageNotFound:
             pass
         run_labels = labels.for_run(os.environ.get("HARDLAB_RUN_ID") or labels.new_run_id(), labels.owner())
-        script = ("DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq --auto-remove " + " ".join(PURGE)
-                  + " >/tmp/purge.log 2>&1 || { cat /tmp/purge.log; exit 1; }; rm -f /tmp/purge.log")
-        container = client.containers.create(base_image.id, command=["sh", "-c", script], entrypoint=[],
-                                             labels=run_labels, network_disabled=True, user="0")
+        script = (
+            "DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq --auto-remove "
+            + " ".join(PURGE)
+            + " >/tmp/purge.log 2>&1 || { cat /tmp/purge.log; exit 1; }; rm -f /tmp/purge.log"
+        )
+        container = client.containers.create(
+            base_image.id,
+            command=["sh", "-c", script],
+            entrypoint=[],
+            labels=run_labels,
+            network_disabled=True,
+            user="0",
+        )
         try:
             container.start()
             status = container.wait(timeout=TIMEOUT_S)
@@ -52,8 +72,14 @@ def ensure_slim(client: Any, base: str) -> str:
                 logs = container.logs().decode(errors="replace")[-1500:]
                 raise RuntimeError(f"purging the lab tools from {base} failed ({status}): {logs}")
             repo, _, version = tag.partition(":")
-            container.commit(repository=repo, tag=version, changes=[
-                'CMD ["/bin/sh"]', f"LABEL {labels.KEY}=1 hardlab.recipe=tools-slim hardlab.run= hardlab.owner="])
+            container.commit(
+                repository=repo,
+                tag=version,
+                changes=[
+                    'CMD ["/bin/sh"]',
+                    f"LABEL {labels.KEY}=1 hardlab.recipe=tools-slim hardlab.run= hardlab.owner=",
+                ],
+            )
         finally:
             container.remove(force=True)
         for old in client.images.list(name=REPOSITORY):  # variants of earlier lab:tools builds

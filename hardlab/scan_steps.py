@@ -31,8 +31,15 @@ else:  # pragma: no cover
 
 HOST_STEP_KINDS = ("scan", "cli", "push", "notary")
 STEP_OPTIONS = {"name", "control", "timeout", "content_trust", "client"}
-_TUPLE_KEYS = ("stdout_contains", "stdout_not_contains", "stdout_matches", "stderr_contains", "stderr_not_contains",
-               "stderr_matches", "output_contains")
+_TUPLE_KEYS = (
+    "stdout_contains",
+    "stdout_not_contains",
+    "stdout_matches",
+    "stderr_contains",
+    "stderr_not_contains",
+    "stderr_matches",
+    "output_contains",
+)
 
 
 def kind_of(step: Mapping[str, Any]) -> str:
@@ -44,29 +51,49 @@ def kind_of(step: Mapping[str, Any]) -> str:
 
 def to_step(raw: Mapping[str, Any], values: Mapping[str, str]) -> schema.Step:
     """A schema.Step whose expectation strings have the lab's placeholders filled in."""
+
     def fill(text: str) -> str:
         return _fill(text, dict(values))
 
     exit_code = raw.get("exit_code")
     codes = None if exit_code is None else tuple(exit_code if isinstance(exit_code, list) else [exit_code])
-    exp = schema.Expectation(exit_code=codes, **{
-        k: tuple(fill(s) for s in ([raw[k]] if isinstance(raw[k], str) else raw[k])) for k in _TUPLE_KEYS if k in raw})
+    exp = schema.Expectation(
+        exit_code=codes,
+        **{
+            k: tuple(fill(s) for s in ([raw[k]] if isinstance(raw[k], str) else raw[k]))
+            for k in _TUPLE_KEYS
+            if k in raw
+        },
+    )
     if exp.is_empty():
         raise ValueError(f"step {raw.get('name') or kind_of(raw)!r} asserts nothing")
     kind = kind_of(raw)
     spec = raw[kind]
     shown = (kind, *(spec if isinstance(spec, list) else [str(spec)]))
-    return schema.Step(name=str(raw.get("name", kind)), kind=kind, argv=tuple(fill(a) for a in shown), user=None,
-                       timeout=float(raw.get("timeout", 60)), control=bool(raw.get("control", False)), expect=exp,
-                       skip_when=None, line=None)
+    return schema.Step(
+        name=str(raw.get("name", kind)),
+        kind=kind,
+        argv=tuple(fill(a) for a in shown),
+        user=None,
+        timeout=float(raw.get("timeout", 60)),
+        control=bool(raw.get("control", False)),
+        expect=exp,
+        skip_when=None,
+        line=None,
+    )
 
 
 def run_trust_step(lab: TrustLab, values: Mapping[str, str], raw: Mapping[str, Any]) -> expect.Observed:
     started = time.monotonic()
     kind = kind_of(raw)
     if kind == "cli":
-        proc = lab.run_step(list(raw["cli"]), dict(values), trust=bool(raw.get("content_trust", True)),
-                            client=str(raw.get("client", "default")), timeout=float(raw.get("timeout", 60)))
+        proc = lab.run_step(
+            list(raw["cli"]),
+            dict(values),
+            trust=bool(raw.get("content_trust", True)),
+            client=str(raw.get("client", "default")),
+            timeout=float(raw.get("timeout", 60)),
+        )
         return expect.Observed(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
     if kind == "push":
         spec = {k: _fill(v, dict(values)) if isinstance(v, str) else v for k, v in raw["push"].items()}
@@ -94,14 +121,23 @@ def resolve_target(target: str, client: Any = None) -> str:
     return images.ensure(client, target)
 
 
-def run_scan_step(raw: Mapping[str, Any], base_dir: Path, client: Any = None,
-                  report_dir: str | Path | None = None) -> expect.Observed:
+def run_scan_step(
+    raw: Mapping[str, Any], base_dir: Path, client: Any = None, report_dir: str | Path | None = None
+) -> expect.Observed:
     """`hardlab scan` for one step; the feed path is relative to the scenario file's folder."""
     started = time.monotonic()
     spec = raw["scan"]
-    argv = [resolve_target(str(spec["target"]), client), "--feed", str((base_dir / spec["feed"]).resolve()),
-            "--severity", str(spec.get("severity", "High")), "--threshold", str(spec.get("threshold", 0)),
-            "--backend", str(spec.get("backend", "builtin"))]
+    argv = [
+        resolve_target(str(spec["target"]), client),
+        "--feed",
+        str((base_dir / spec["feed"]).resolve()),
+        "--severity",
+        str(spec.get("severity", "High")),
+        "--threshold",
+        str(spec.get("threshold", 0)),
+        "--backend",
+        str(spec.get("backend", "builtin")),
+    ]
     if report_dir is not None:
         argv += ["--report-dir", str(report_dir)]
     code, out, err = scan.run_cli(argv)
@@ -118,14 +154,19 @@ def load_cases(path: Path) -> list[dict[str, Any]]:
     return cases
 
 
-def run_case(case: Mapping[str, Any], values: Mapping[str, str],
-             observe: Callable[[Mapping[str, Any]], expect.Observed]) -> list[str]:
+def run_case(
+    case: Mapping[str, Any], values: Mapping[str, str], observe: Callable[[Mapping[str, Any]], expect.Observed]
+) -> list[str]:
     """Run every step of a case in order; the failed checks as readable lines (empty: the case held)."""
     failures = []
     for n, raw in enumerate(case["step"]):
         step = to_step(raw, values)
         result = expect.evaluate(step, observe(raw))
         role = "control step" if step.control else "step"
-        failures += [f"{role} {n + 1} {step.name!r} ({step.display}): {c.what}: expected {c.expected}; "
-                     f"observed {expect.excerpt(c.observed)}" for c in result.checks if not c.ok]
+        failures += [
+            f"{role} {n + 1} {step.name!r} ({step.display}): {c.what}: expected {c.expected}; "
+            f"observed {expect.excerpt(c.observed)}"
+            for c in result.checks
+            if not c.ok
+        ]
     return failures

@@ -133,11 +133,39 @@ def make_tls(directory: Path, host: str = HOST) -> tuple[Path, Path, Path]:
     )
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
     steps = [
-        ["openssl", "req", "-x509", *ec, "-keyout", ca_key, "-out", ca_crt, "-days", "2",
-         "-subj", "/CN=hardlab content-trust lab CA"],
+        [
+            "openssl",
+            "req",
+            "-x509",
+            *ec,
+            "-keyout",
+            ca_key,
+            "-out",
+            ca_crt,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=hardlab content-trust lab CA",
+        ],
         ["openssl", "req", *ec, "-keyout", key, "-out", csr, "-subj", f"/CN={host}"],
-        ["openssl", "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial",
-         "-out", crt, "-days", "2", "-extfile", ext],
+        [
+            "openssl",
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            ca_crt,
+            "-CAkey",
+            ca_key,
+            "-CAcreateserial",
+            "-out",
+            crt,
+            "-days",
+            "2",
+            "-extfile",
+            ext,
+        ],
     ]
     for argv in steps:
         proc = subprocess.run([str(a) for a in argv], capture_output=True, text=True)
@@ -180,8 +208,9 @@ def stop_pid(pid: int, marker: str, grace_s: float = 5.0) -> bool:
 def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         # Own session: a Ctrl-C aimed at pytest does not kill the servers before our cleanup talks to them.
-        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+        return subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, ca: Path | None = None) -> None:
@@ -259,15 +288,17 @@ class TrustLab:
             "DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE": self.repo_passphrase,
         }
 
-    def docker(self, *args: str, trust: bool = True, docker_config: Path | None = None,
-               timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def docker(
+        self, *args: str, trust: bool = True, docker_config: Path | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         """Run the docker CLI with this lab's environment; never raises on a non-zero exit."""
         cli = os.environ.get("HARDLAB_DOCKER_CLI", "docker")  # e.g. /usr/bin/docker to try Debian's 20.10 CLI
         env = self.env(trust, docker_config)
         return subprocess.run([cli, *args], env=env, capture_output=True, text=True, timeout=timeout)
 
-    def run_step(self, argv: list[str], values: dict[str, str], trust: bool = True, client: str = "default",
-                 timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def run_step(
+        self, argv: list[str], values: dict[str, str], trust: bool = True, client: str = "default", timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         """A scenario's CLI step: `${name}` placeholders filled from `values`; `client` names the machine:
         "default" (the one that pushed), "fresh" (a new DOCKER_CONFIG each time: no cached trust data)
         or any other name (a DOCKER_CONFIG kept under that name for the lab's lifetime)."""
@@ -294,8 +325,14 @@ class TrustLab:
         with tarfile.open(tar, "w") as tf:
             tf.add(root, arcname=".")
         proc = self.docker(
-            "import", "--change", 'CMD ["/bin/busybox", "cat", "/etc/hardlab-variant"]',
-            "--change", f"LABEL hardlab=1 hardlab.run={self.run_id}", str(tar), ref, trust=False,
+            "import",
+            "--change",
+            'CMD ["/bin/busybox", "cat", "/etc/hardlab-variant"]',
+            "--change",
+            f"LABEL hardlab=1 hardlab.run={self.run_id}",
+            str(tar),
+            ref,
+            trust=False,
         )
         if proc.returncode != 0:
             raise RuntimeError(f"docker import {ref} failed: {proc.stderr.strip()}")
@@ -306,8 +343,9 @@ class TrustLab:
         listing = self.docker("images", "--no-trunc", "--format", "{{.Repository}} {{.ID}}", trust=False)
         mine = [line for line in listing.stdout.splitlines() if line.startswith(self.registry + "/")]
         ids = {line.split()[1] for line in mine}
-        labelled = self.docker("images", "-q", "--no-trunc", "--filter", f"label=hardlab.run={self.run_id}",
-                               trust=False)
+        labelled = self.docker(
+            "images", "-q", "--no-trunc", "--filter", f"label=hardlab.run={self.run_id}", trust=False
+        )
         ids |= set(labelled.stdout.split())
         # A parent image cannot go while a child built FROM it exists (build labs): retry what is left.
         for _attempt in range(3):
@@ -345,15 +383,22 @@ class TrustLab:
         for _attempt in range(3):
             port = free_port()
             cfg = self.state_dir / "notary-server.json"
-            cfg.write_text(json.dumps({
-                "server": {"http_addr": f"{HOST}:{port}",
-                           "tls_cert_file": str(self.state_dir / "tls/notary.crt"),
-                           "tls_key_file": str(self.state_dir / "tls/notary.key")},
-                # local trust service + memory storage: no notary-signer, no database. Wiped on restart.
-                "trust_service": {"type": "local", "key_algorithm": "ecdsa"},
-                "storage": {"backend": "memory"},
-                "logging": {"level": "warn"},
-            }, indent=2))
+            cfg.write_text(
+                json.dumps(
+                    {
+                        "server": {
+                            "http_addr": f"{HOST}:{port}",
+                            "tls_cert_file": str(self.state_dir / "tls/notary.crt"),
+                            "tls_key_file": str(self.state_dir / "tls/notary.key"),
+                        },
+                        # local trust service + memory storage: no notary-signer, no database. Wiped on restart.
+                        "trust_service": {"type": "local", "key_algorithm": "ecdsa"},
+                        "storage": {"backend": "memory"},
+                        "logging": {"level": "warn"},
+                    },
+                    indent=2,
+                )
+            )
             log = self.state_dir / "notary-server.log"
             proc = _spawn(["notary-server", "-config", str(cfg)], log)
             self.pids["notary"] = proc.pid
@@ -493,14 +538,21 @@ def sweep_dead() -> list[str]:
 def _print_up(lab: TrustLab) -> None:
     env = lab.env()
     print(f"trust lab {lab.run_id} is up")
-    print(f"  registry  http://{lab.registry}  (pid {lab.pids['registry']}; plain HTTP: the engine treats "
-          "127.0.0.0/8 registries as insecure)")
+    print(
+        f"  registry  http://{lab.registry}  (pid {lab.pids['registry']}; plain HTTP: the engine treats "
+        "127.0.0.0/8 registries as insecure)"
+    )
     print(f"  notary    {lab.notary_url}  (pid {lab.pids['notary']}; TLS from the lab CA {lab.ca})")
     print("  note: for a loopback registry the docker CLI skips the notary certificate check; the CA sits")
     print("        where a real host needs it, but here only hardlab's readiness probe verified it.")
     print(f"  stop with: hardlab trust down {lab.run_id}\n")
-    for key in ("DOCKER_CONFIG", "DOCKER_CONTENT_TRUST", "DOCKER_CONTENT_TRUST_SERVER",
-                "DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", "DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE"):
+    for key in (
+        "DOCKER_CONFIG",
+        "DOCKER_CONTENT_TRUST",
+        "DOCKER_CONTENT_TRUST_SERVER",
+        "DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE",
+        "DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE",
+    ):
         print(f"export {key}={env[key]}")
     print(f"export HARDLAB_REGISTRY={lab.registry}")
     print("# walkthrough: labs/trust/README.md")
