@@ -78,7 +78,7 @@ def main() -> int:
     print(f"  raw docker run --rm   {raw * 1000:7.0f} ms/probe")
     ratio = engine / raw
     print(f"  hardlab engine        {engine * 1000:7.0f} ms/probe   ratio {ratio:.2f}x  (target <= 1.25x)")
-    print(f"  pytest end to end     {whole * 1000:7.0f} ms/probe   ratio {whole / raw:.2f}x  (includes pytest start-up)")
+    print(f"  pytest end to end     {whole * 1000:7.0f} ms/probe   ratio {whole / raw:.2f}x  (with pytest start-up)")
     return 0
 
 
