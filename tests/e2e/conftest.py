@@ -32,10 +32,10 @@ class Outcome:
 def run_hardlab(tmp_path: Path):
     """Run pytest with the hardlab plugin on the given paths; return exit code, output, summary."""
 
-    def run(*args: str, timeout: int = 300) -> Outcome:
+    def run(*args: str, timeout: int = 300, env: dict[str, str] | None = None) -> Outcome:
         run_id = "e2e-" + uuid.uuid4().hex[:8]
         report = tmp_path / "summary.json"
-        env = {**os.environ, "HARDLAB_RUN_ID": run_id}
+        env = {**os.environ, "HARDLAB_RUN_ID": run_id, **(env or {})}
         cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--hardlab-report={report}", *args]
         done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
         summary = json.loads(report.read_text()) if report.is_file() else {}

@@ -48,7 +48,10 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dock
         image = images.ensure(client, "lab:busybox")
         bad = client.containers.run(
             image, ["sleep", "600"], detach=True, pid_mode="host", name="hl-audit-bad",
-            volumes={str(weak.socket): {"bind": "/var/run/docker.sock", "mode": "rw"}, "/etc": {"bind": "/h", "mode": "ro"}},
+            volumes={
+                str(weak.socket): {"bind": "/var/run/docker.sock", "mode": "rw"},
+                "/etc": {"bind": "/h", "mode": "ro"},
+            },
             labels=labels.for_run("e2e-audit-bad", labels.owner(), "audit negative control"),
         )  # fmt: skip
         try:

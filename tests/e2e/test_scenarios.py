@@ -90,3 +90,10 @@ def test_privileged_cases_skip_naming_the_host_limit(run_hardlab, docker_client)
         assert "unable to apply caps" in rec["reason"]
         strict = run_hardlab("scenarios/privileged", "--hardlab-strict")
         assert strict.code == 1 and "STRICT: host lacks 'privileged'" in strict.output
+
+
+def test_engine_down_is_a_harness_error_for_every_case(run_hardlab, tmp_path) -> None:
+    out = run_hardlab(str(DATA / "valid.toml"), env={"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"})
+    assert out.code == 1
+    assert "no Docker Engine answers at unix://" in out.output
+    assert out.result("seccomp-on")["outcome"] == "error"
