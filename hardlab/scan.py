@@ -184,6 +184,13 @@ def render(
         ]
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[4] for r in rows]
+    unknown = sum(1 for f in findings if f.severity is Severity.UNKNOWN)
+    if unknown and gate.severity > Severity.UNKNOWN:
+        # Debian's own OSV entries carry no severity: say so, rather than let a real export "pass" silently.
+        lines.append(
+            f"note: {unknown} finding(s) have no severity in the feed (Unknown) and are not counted at "
+            f"{gate.severity.label}; use --severity Unknown to count every finding"
+        )
     count = gate.count(findings)
     verdict = "PASS" if count <= gate.threshold else "FAIL"
     lines.append(

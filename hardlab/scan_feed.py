@@ -6,8 +6,11 @@ the matcher (hardlab.scan) compares against those names.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
@@ -273,30 +276,45 @@ def _entries(data: Any) -> list[Any]:
     return data if isinstance(data, list) else [data]
 
 
+def _sources(root: Path) -> list[tuple[str, Callable[[], bytes]]]:
+    """(name shown in errors, reader) for every JSON document of a folder, a file, or an OSV zip export."""
+    if root.is_dir():
+        return [(str(f), f.read_bytes) for f in sorted(root.rglob("*.json"))]
+    if root.suffix == ".zip":  # osv.dev's per-ecosystem bulk export (e.g. Debian/all.zip)
+        try:
+            archive = zipfile.ZipFile(root)
+        except zipfile.BadZipFile as exc:
+            raise FeedError(f"{root}: not a readable zip: {exc}") from None
+        names = sorted(n for n in archive.namelist() if n.endswith(".json"))
+        return [(f"{root}!{n}", functools.partial(archive.read, n)) for n in names]
+    return [(str(root), root.read_bytes)]
+
+
 def load_feed(path: str | Path) -> Feed:
-    """Every `*.json` under a directory (or one file): one entry, a list, or {"vulns": [...]} per file."""
+    """Every `*.json` under a folder, one JSON file, or an OSV `.zip` export: each document one entry,
+    a list of entries, or {"vulns": [...]}."""
     root = Path(path)
     if not root.exists():
         raise FeedError(f"{root}: advisory feed not found")
-    files = sorted(root.rglob("*.json")) if root.is_dir() else [root]
-    if not files:
-        raise FeedError(f"{root}: no *.json advisory files in this directory")
+    sources = _sources(root)
+    if not sources:
+        raise FeedError(f"{root}: no *.json advisory files in it")
     feed = Feed(root)
     seen: dict[str, str] = {}
-    for file in files:
+    for name, read in sources:
         try:
-            data = json.loads(file.read_text(encoding="utf-8"))
+            data = json.loads(read().decode("utf-8"))
         except json.JSONDecodeError as exc:
-            raise FeedError(f"{file}: line {exc.lineno} column {exc.colno}: invalid JSON: {exc.msg}") from None
+            raise FeedError(f"{name}: line {exc.lineno} column {exc.colno}: invalid JSON: {exc.msg}") from None
         except (OSError, UnicodeDecodeError) as exc:
-            raise FeedError(f"{file}: cannot read: {exc}") from None
+            raise FeedError(f"{name}: cannot read: {exc}") from None
         for n, entry in enumerate(_entries(data)):
-            adv = parse_advisory(entry, f"{file}" if not isinstance(data, list) else f"{file}[{n}]")
+            adv = parse_advisory(entry, name if not isinstance(data, list) else f"{name}[{n}]")
             if adv is None:
                 continue
             if adv.id in seen:
-                raise FeedError(f"{file}: {adv.id}: duplicate id (also in {seen[adv.id]})")
-            seen[adv.id] = str(file)
+                raise FeedError(f"{name}: {adv.id}: duplicate id (also in {seen[adv.id]})")
+            seen[adv.id] = name
             feed.advisories.append(adv)
         feed.files += 1
     return feed

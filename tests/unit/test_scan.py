@@ -575,3 +575,22 @@ def test_klar_environment_variables_are_the_defaults(tmp_path: Path, monkeypatch
         [str(root), "--feed", str(feed), "--severity", "Medium", "--threshold", "0", "--report-dir", str(tmp_path)]
     )
     assert code == 1 and "gate: 1 at or above Medium, threshold 0 -> FAIL" in out
+
+
+def test_osv_zip_export_and_unknown_severity_note(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import zipfile
+
+    export = tmp_path / "all.zip"
+    with zipfile.ZipFile(export, "w") as zf:  # the shape of osv.dev's Debian/all.zip: one entry per file
+        zf.writestr("DSA-0001-1.json", json.dumps(osv("DSA-0001-1", "glibc", [{"introduced": "0"}], None)))
+        zf.writestr("DSA-0002-1.json", json.dumps(osv("DSA-0002-1", "zlib", [{"introduced": "0"}, {"fixed": "1"}])))
+        zf.writestr("broken.json", json.dumps({"id": "X", "affected": "nope"}))
+    with pytest.raises(FeedError, match=r"all\.zip!broken\.json: X: affected: expected a list"):
+        load_feed(export)
+    with zipfile.ZipFile(export, "w") as zf:
+        zf.writestr("DSA-0001-1.json", json.dumps(osv("DSA-0001-1", "glibc", [{"introduced": "0"}], None)))
+    code, out, _ = scan.run_cli(
+        [str(_rootfs(tmp_path, DPKG_STATUS)), "--feed", str(export), "--report-dir", str(tmp_path)]
+    )
+    assert code == 0  # the one finding has no severity, so it does not count at High ...
+    assert "note: 1 finding(s) have no severity in the feed (Unknown)" in out  # ... and the output says so
