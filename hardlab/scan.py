@@ -276,6 +276,14 @@ def inventory_of(target: str) -> Inventory:
         return read_rootfs(target)
     from hardlab.scan_image import read_image  # docker only when an image is scanned
 
+    if target.startswith("lab:"):  # lab:tools, lab:tools-slim, lab:busybox: built offline when missing
+        from hardlab.images import ImageError
+        from hardlab.scan_steps import resolve_target
+
+        try:
+            return read_image(resolve_target(target))
+        except ImageError as exc:
+            raise RuntimeError(str(exc)) from None
     return read_image(target)
 
 
