@@ -130,9 +130,9 @@ def test_profile_reports_every_problem() -> None:
 
 
 def facts(**kw: Any) -> ac.EngineFacts:
+    registry = {"InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {"docker.io": {"Secure": True}}}
     info = {"SecurityOptions": ["name=seccomp,profile=default"], "LoggingDriver": "json-file",
-            "LiveRestoreEnabled": False, "RegistryConfig": {"InsecureRegistryCIDRs": ["127.0.0.0/8"],
-                                                             "IndexConfigs": {"docker.io": {"Secure": True}}}}  # fmt: skip
+            "LiveRestoreEnabled": False, "RegistryConfig": registry}  # fmt: skip
     info.update(kw.pop("info", {}))
     base: dict[str, Any] = {"label": "h", "url": "unix:///var/run/docker.sock", "local": True, "info": info}
     base.update(kw)
