@@ -14,6 +14,7 @@ from hardlab import daemonconf, labels
 from hardlab.audit_checks import AUDIT_PATHS, EngineFacts, FileFacts
 from hardlab.audit_targets import Target
 
+SELF_LABEL = "hardlab.audit.self"  # on the one-shot audit container (labs/audit/README.md)
 UNIT_DIRS = ("/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
 
 
@@ -37,8 +38,9 @@ def running_containers(client: Any, own_run: str) -> list[dict[str, Any]]:
 
     out = []
     for summary in client.api.containers():
-        if own_run and (summary.get("Labels") or {}).get(labels.RUN) == own_run:
-            continue
+        lab = summary.get("Labels") or {}
+        if (own_run and lab.get(labels.RUN) == own_run) or lab.get(SELF_LABEL) == "1":
+            continue  # the audit's probes, and the one-shot audit container itself (it needs the socket)
         try:
             out.append(client.api.inspect_container(summary["Id"]))
         except docker.errors.NotFound:
