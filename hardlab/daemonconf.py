@@ -119,7 +119,8 @@ def parse(text: str, file: str = DEFAULT_PATH) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DaemonConfError([ConfProblem(file, exc.lineno, "", f"not valid JSON: {exc.msg} (column {exc.colno})")])
+        problem = ConfProblem(file, exc.lineno, "", f"not valid JSON: {exc.msg} (column {exc.colno})")
+        raise DaemonConfError([problem]) from None
     if not isinstance(data, dict):
         raise DaemonConfError([ConfProblem(file, 1, "", f"must be a JSON object, not {type(data).__name__}")])
     for key, value in data.items():
