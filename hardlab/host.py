@@ -151,6 +151,10 @@ def probe(client: Any, privileged_probe: bool = True) -> HostFacts:
     else:
         f["kernel-config"] = Feature(False, "the engine is remote; its kernel config cannot be read from here")
         f["user-namespaces"] = Feature(True, "assumed on a remote engine (checked by the scenario's control)")
+    from hardlab.trust import unavailable_reason
+
+    why_not = unavailable_reason()
+    f["trust-lab"] = Feature(why_not is None, why_not or "docker CLI present; registry and notary can run on loopback")
     if privileged_probe:
         f["privileged"] = _privileged(client)
     return facts

@@ -51,6 +51,7 @@ FEATURES = {
     "rootful": "the engine runs as root (not rootless)",
     "local-engine": "the engine runs on this machine (host files can be read)",
     "x86_64": "the engine's host is x86_64",
+    "trust-lab": "docker-registry and notary-server are installed, or this is root on Debian and can install them",
 }
 
 INPUT_KINDS = {"seccomp", "apparmor", "file", "options", "text"}
