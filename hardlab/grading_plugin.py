@@ -102,6 +102,11 @@ def grade_judge(request: pytest.FixtureRequest) -> None:
         defaults = {n: i.default for n, i in item.scenario.inputs.items() if i.kind == "text"}
         item.case = dataclasses.replace(item.case, image=schema.substitute(item.case.image, {**defaults, **values}))
     item.hardlab_inputs = values
+    reuse = _control_key(item, values)
+    if reuse and reuse.is_file():
+        # The same permissive twin (image, options, steps) already passed in this run: its outcome is a
+        # function of those alone, so it is not run again for every student.
+        item.case = dataclasses.replace(item.case, control=None)
     try:
         result = request.getfixturevalue("hardlab_case_run")
     except (EngineError, ImageError) as exc:
@@ -109,7 +114,35 @@ def grade_judge(request: pytest.FixtureRequest) -> None:
         if "refused to create" in text and any(isinstance(v, dict) for v in values.values()):
             _fail(item, OPTIONS_REFUSED, f"THE ENGINE REFUSED YOUR RUN OPTIONS: {text}")
         _fail(item, report.HARNESS_ERROR, f"HARNESS ERROR (not the student's fault; regrade): {text}")
+    control = getattr(result, "control", None)
+    if reuse and control is not None and control.ok and not control.skip_reason:
+        reuse.write_text("ok\n")
     judge(request, result)
+
+
+def _control_key(item: GradeItem, values: dict[str, Any]) -> Path | None:
+    """Where this case's control outcome is shared within the run, keyed by everything the control runs."""
+    import hashlib
+    import tempfile
+
+    from hardlab.inputs import InputError, bind, container_for
+    from hardlab.plugin import STATE
+    from hardlab.schema import DEFAULT_LIMITS
+
+    case = item.case
+    if case.control is None:
+        return None
+    try:
+        bound = bind(item.scenario, values)
+        options = {**DEFAULT_LIMITS, **container_for(case, bound)}
+    except InputError:
+        return None
+    control = {**options, **schema.substitute(dict(case.control.container), bound)}
+    steps = [(s.argv, s.user, s.timeout, repr(s.expect)) for s in case.control.steps]
+    text = json.dumps([case.image, control, steps, str(item.scenario.path)], sort_keys=True, default=str)
+    run_id = item.config.stash[STATE]["run_id"]
+    digest = hashlib.sha256(text.encode()).hexdigest()[:24]
+    return Path(tempfile.gettempdir()) / f"hardlab-grade-ctl-{run_id}-{digest}.ok"
 
 
 def _built_image(request: pytest.FixtureRequest, item: GradeItem) -> str:
@@ -164,6 +197,7 @@ class GradeRecorder:
             return
         (plan.parent / RECORDS_NAME).write_text(json.dumps(list(self.records.values()), indent=1))
         _remove_images(session.config)
+        _remove_run_files(session.config)
 
 
 def report_harness() -> str:
@@ -179,6 +213,17 @@ def _remove_images(config: pytest.Config) -> None:
         remove_run_images(connect(timeout=60), config.stash[STATE]["run_id"])
     except EngineError:
         return
+
+
+def _remove_run_files(config: pytest.Config) -> None:
+    import tempfile
+
+    from hardlab.plugin import STATE
+
+    run_id = config.stash[STATE]["run_id"]
+    for pattern in (f"hardlab-grade-ctl-{run_id}-*.ok", f"hardlab-grade-build-*-{run_id}.lock"):
+        for path in Path(tempfile.gettempdir()).glob(pattern):
+            path.unlink(missing_ok=True)
 
 
 def pytest_configure(config: pytest.Config) -> None:

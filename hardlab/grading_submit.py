@@ -26,6 +26,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+# Below this the grader's own `docker exec` (runc init's threads count as pids) fails at random: no answer
+# under it can be graded deterministically.
+MIN_PIDS_LIMIT = 16
 STUDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 # Run options any submission may set, within the course limits: they only take power away.
@@ -174,6 +177,9 @@ def _limit_problems(key: str, value: Any, limits: Limits) -> list[str]:
     if key == "pids_limit" and isinstance(value, int):
         if value <= 0:
             return [f"pids_limit = {value} means no limit; the course allows at most {limits.pids_limit}"]
+        if value < MIN_PIDS_LIMIT:
+            return [f"pids_limit = {value} is below {MIN_PIDS_LIMIT}: not even the grader's exec could start "
+                    "(its threads count as pids)"]  # fmt: skip
         if value > limits.pids_limit:
             return [f"pids_limit = {value} is above the course limit {limits.pids_limit}"]
     if key == "mem_limit":
@@ -202,7 +208,7 @@ def dockerfile_lines(text: str) -> list[tuple[int, str]]:
         if not buf:
             start = n
         if stripped.endswith("\\"):
-            buf += stripped[:-1] + " "
+            buf += stripped[:-1].rstrip() + " "
             continue
         out.append((start, buf + stripped))
         buf = ""
