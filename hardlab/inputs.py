@@ -88,9 +88,18 @@ def container_for(case: schema.Case, values: Mapping[str, Any]) -> dict[str, Any
 
 
 def steps_for(steps: tuple[schema.Step, ...], values: Mapping[str, Any]) -> tuple[schema.Step, ...]:
-    """Steps with ${input} substituted in their argv."""
-    from dataclasses import replace
+    """Steps with ${name} substituted in their argv and in their expected texts."""
+    from dataclasses import fields, replace
 
     if not values:
         return steps
-    return tuple(replace(s, argv=tuple(schema.substitute(list(s.argv), values, keep_unknown=True))) for s in steps)
+
+    def fill(value: Any) -> Any:
+        return schema.substitute(value, values, keep_unknown=True)
+
+    out = []
+    for step in steps:
+        texts = {f.name: tuple(fill(list(getattr(step.expect, f.name)))) for f in fields(step.expect)
+                 if f.name.endswith(("_contains", "_matches"))}  # fmt: skip
+        out.append(replace(step, argv=tuple(fill(list(step.argv))), expect=replace(step.expect, **texts)))
+    return tuple(out)

@@ -159,11 +159,30 @@ def hardlab_case_run(request: pytest.FixtureRequest, hardlab_client: Any, hardla
     state = request.config.stash[STATE]
     try:
         values = bind(scenario, getattr(item, "hardlab_inputs", None) or _overrides(request.config))
-        result = run_case(hardlab_client, case, scenario.path.parent, state["run_id"], state["owner"], values)
+        if case.runner == "host":
+            result = _run_host_case(request, hardlab_client, scenario, case)
+        else:
+            result = run_case(hardlab_client, case, scenario.path.parent, state["run_id"], state["owner"], values)
     except InputError as exc:
         return exc
     item.user_properties.append(("hardlab_evidence", json.dumps(evidence(result))))
     return result
+
+
+def _run_host_case(request: pytest.FixtureRequest, client: Any, scenario: Any, case: Any) -> Any:
+    """A `runner = "host"` case: steps on the host, with the content-trust lab when it `uses` one."""
+    from hardlab.scan_steps import run_host_case
+
+    lab, values = None, {}
+    if "trust-lab:own" in case.uses:  # a case that stops a server gets a lab of its own
+        from hardlab.trust import seed
+
+        lab = request.getfixturevalue("fresh_trust_lab")
+        values = seed(lab).placeholders(lab)
+    elif "trust-lab" in case.uses:
+        lab = request.getfixturevalue("trust_lab")
+        values = request.getfixturevalue("trust_repos").placeholders(lab)
+    return run_host_case(case, scenario.path.parent, client, lab, values)
 
 
 class _Recorder:

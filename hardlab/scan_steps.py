@@ -1,86 +1,26 @@
-"""Host-side steps for the supply-chain scenarios: `scan`, and the content-trust CLI steps.
+"""Host steps of `runner = "host"` cases: content-trust CLI steps (cli, push, notary) and `scan`.
 
-These steps run on the host, not in a case container: content trust lives in the docker CLI, and a scan
-reads an image without starting it. Each step returns an `expect.Observed` and is judged by the same
-`expect.evaluate` as container steps. Step tables (proposed schema extension, see labs/trust/proposed/):
-
-    scan   = { target = "lab:tools", feed = "../../labs/advisories", severity = "High", threshold = 15 }
-    cli    = ["docker", "pull", "${unsigned_ref}"]      content_trust = true (default), client = "fresh"
-    push   = { ref = "${registry}/hardlab/demo:v1", variant = "demo", signed = true }
-    notary = "stop"
-
-plus the usual expectations (exit_code, stdout_contains, stderr_contains, ...). `${name}` placeholders come
-from the trust lab (`TrustRepos.placeholders`).
+They run on the host, not in a case container: content trust lives in the docker CLI, and a scan reads an
+image without starting it. Each returns an `expect.Observed`, judged by the same `expect.evaluate` as
+container steps. `${name}` placeholders come from the trust lab (`TrustRepos.placeholders`).
 """
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from hardlab import expect, scan, schema
 from hardlab.trust import TrustLab, _fill
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-HOST_STEP_KINDS = ("scan", "cli", "push", "notary")
-STEP_OPTIONS = {"name", "control", "timeout", "content_trust", "client"}
-_TUPLE_KEYS = (
-    "stdout_contains",
-    "stdout_not_contains",
-    "stdout_matches",
-    "stderr_contains",
-    "stderr_not_contains",
-    "stderr_matches",
-    "output_contains",
-)
-
 
 def kind_of(step: Mapping[str, Any]) -> str:
-    kinds = [k for k in HOST_STEP_KINDS if k in step]
+    kinds = [k for k in schema.HOST_COMMAND_KEYS if k in step]
     if len(kinds) != 1:
-        raise ValueError(f"a host step needs exactly one of {', '.join(HOST_STEP_KINDS)}; got {kinds or 'none'}")
+        raise ValueError(f"a host step needs exactly one of {', '.join(schema.HOST_COMMAND_KEYS)}; got {kinds}")
     return kinds[0]
-
-
-def to_step(raw: Mapping[str, Any], values: Mapping[str, str]) -> schema.Step:
-    """A schema.Step whose expectation strings have the lab's placeholders filled in."""
-
-    def fill(text: str) -> str:
-        return _fill(text, dict(values))
-
-    exit_code = raw.get("exit_code")
-    codes = None if exit_code is None else tuple(exit_code if isinstance(exit_code, list) else [exit_code])
-    exp = schema.Expectation(
-        exit_code=codes,
-        **{
-            k: tuple(fill(s) for s in ([raw[k]] if isinstance(raw[k], str) else raw[k]))
-            for k in _TUPLE_KEYS
-            if k in raw
-        },
-    )
-    if exp.is_empty():
-        raise ValueError(f"step {raw.get('name') or kind_of(raw)!r} asserts nothing")
-    kind = kind_of(raw)
-    spec = raw[kind]
-    shown = (kind, *(spec if isinstance(spec, list) else [str(spec)]))
-    return schema.Step(
-        name=str(raw.get("name", kind)),
-        kind=kind,
-        argv=tuple(fill(a) for a in shown),
-        user=None,
-        timeout=float(raw.get("timeout", 60)),
-        control=bool(raw.get("control", False)),
-        expect=exp,
-        skip_when=None,
-        line=None,
-    )
 
 
 def run_trust_step(lab: TrustLab, values: Mapping[str, str], raw: Mapping[str, Any]) -> expect.Observed:
@@ -144,29 +84,21 @@ def run_scan_step(
     return expect.Observed(code, out, err, time.monotonic() - started)
 
 
-def load_cases(path: Path) -> list[dict[str, Any]]:
-    """The [[case]] tables of a host-step scenario file, each checked for a control (or a reason for none)."""
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    cases = data.get("case") or []
-    for case in cases:
-        if not any(raw.get("control") for raw in case.get("step", [])) and not case.get("no_control_reason"):
-            raise ValueError(f"{path}: case {case.get('id')!r} has no control step and no no_control_reason")
-    return cases
+def run_host_case(
+    case: schema.Case, base_dir: Path, client: Any, lab: TrustLab | None, values: Mapping[str, str]
+) -> Any:
+    """Every step of a host case in order, as a CaseResult the report and judge read like any other."""
+    from hardlab.engine import CaseResult, RunResult
+    from hardlab.inputs import steps_for
 
-
-def run_case(
-    case: Mapping[str, Any], values: Mapping[str, str], observe: Callable[[Mapping[str, Any]], expect.Observed]
-) -> list[str]:
-    """Run every step of a case in order; the failed checks as readable lines (empty: the case held)."""
-    failures = []
-    for n, raw in enumerate(case["step"]):
-        step = to_step(raw, values)
-        result = expect.evaluate(step, observe(raw))
-        role = "control step" if step.control else "step"
-        failures += [
-            f"{role} {n + 1} {step.name!r} ({step.display}): {c.what}: expected {c.expected}; "
-            f"observed {expect.excerpt(c.observed)}"
-            for c in result.checks
-            if not c.ok
-        ]
-    return failures
+    run = RunResult()
+    for step in steps_for(case.steps, values):
+        table = dict(step.host or {})
+        if step.kind == "scan":
+            seen = run_scan_step(table, base_dir, client)
+        elif lab is None:
+            raise ValueError(f"case {case.id}: a {step.kind} step needs uses = ['trust-lab']")
+        else:
+            seen = run_trust_step(lab, values, table)
+        run.steps.append(expect.evaluate(step, seen))
+    return CaseResult(case, "(host)", {}, run)

@@ -97,13 +97,26 @@ CONTAINER_OPTIONS: dict[str, tuple[type, ...]] = {
 }
 
 STEP_COMMAND_KEYS = ("exec", "shell", "syscall", "wait")
+# Steps of a `runner = "host"` case run on the host, not in a container: content trust lives in the docker
+# CLI and a scan reads an image without starting it (hardlab.scan_steps runs them).
+HOST_COMMAND_KEYS = ("cli", "push", "notary", "scan")
+HOST_STEP_OPTIONS = ("content_trust", "client")
+RUNNERS = ("container", "host")
+USES = {"trust-lab": "the session's content-trust lab", "trust-lab:own": "a content-trust lab of its own"}
+# Filled at run time from the trust lab (hardlab.trust.TrustRepos.placeholders), so no [inputs] entry is needed.
+TRUST_PLACEHOLDERS = {"registry", "notary", "notary_url", "run_id"} | {
+    f"{name}_{part}" for name in ("signed", "unsigned", "no_trust") for part in ("ref", "repo", "digest")
+}
 STEP_EXPECT_KEYS = (
     "exit_code", "stdout_contains", "stdout_not_contains", "stdout_matches", "stderr_contains",
     "stderr_not_contains", "stderr_matches", "output_contains", "proc_status", "cap_eff", "cap_prm",
     "cap_bnd", "cap_inh", "cap_amb", "errno", "errno_not", "oom_killed",
 )  # fmt: skip
 STEP_KEYS = {"name", "user", "timeout", "control", "skip_when", *STEP_COMMAND_KEYS, *STEP_EXPECT_KEYS}
+HOST_STEP_KEYS = {"name", "timeout", "control", *HOST_COMMAND_KEYS, *HOST_STEP_OPTIONS, *STEP_EXPECT_KEYS}
 CASE_SHARED_KEYS = {
+    "runner",
+    "uses",
     "tags", "requires", "image", "timeout", "container", "use_inputs", "start_error", "no_control_reason",
 }  # fmt: skip
 CASE_KEYS = {"id", "title", "step", "control", "parametrize", *CASE_SHARED_KEYS}
@@ -176,9 +189,13 @@ class Step:
     expect: Expectation
     skip_when: SkipWhen | None
     line: int | None
+    host: Mapping[str, Any] | None = None  # a host step's table: {"cli": [...], "client": "fresh", ...}
 
     @property
     def display(self) -> str:
+        if self.host is not None:
+            spec = self.host[self.kind]
+            return " ".join(spec) if isinstance(spec, list) else f"{self.kind} {spec}"
         if self.kind == "wait":
             return "(wait for the container's main process to exit)"
         if len(self.argv) == 3 and self.argv[:2] == ("/bin/sh", "-c"):
@@ -218,6 +235,8 @@ class Case:
     start_error: tuple[str, ...]
     no_control_reason: str
     line: int | None
+    runner: str = "container"
+    uses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -532,12 +551,26 @@ def _case(
             check.error((*path, "use_inputs"), f"no input named {name!r} (declare it under [inputs.{name}])")
         elif inputs[name].kind != "options":
             check.error((*path, "use_inputs"), f"input {name!r} is of kind {inputs[name].kind!r}, not 'options'")
+    runner = check.text(raw, "runner", path) or "container"
+    if runner not in RUNNERS:
+        check.error((*path, "runner"), f"unknown runner {runner!r}; known: {', '.join(RUNNERS)}")
+    uses = check.strings(raw, "uses", path, allow_single=False)
+    for use in uses:
+        if use not in USES:
+            check.error((*path, "uses"), f"unknown {use!r}; known: {', '.join(USES)}")
+    if runner == "host":
+        for key in ("image", "container", "start_error", "use_inputs", "control"):
+            if key in raw:
+                check.error(
+                    (*path, key), "a runner = 'host' case starts no container; its controls are control = true steps"
+                )
+    known = set(inputs) | (TRUST_PLACEHOLDERS if uses else set())
     for name in placeholders({k: v for k, v in raw.items() if k != "parametrize"}):
-        if name not in inputs:
+        if name not in known:
             check.error(path, f"${{{name}}} is neither an input nor a parametrize key")
 
     start_error = check.strings(raw, "start_error", path)
-    steps = _steps(check, raw.get("step"), (*path, "step"), timeout, file)
+    steps = _steps(check, raw.get("step"), (*path, "step"), timeout, file, host=runner == "host")
     if start_error and steps:
         check.error((*path, "start_error"), "a case that must fail to start cannot also have steps")
     # Judge the file as written, not what survived validation: an invalid step already has its own problem.
@@ -566,7 +599,7 @@ def _case(
         id=cid,
         title=substitute(title, params, keep_unknown=True),
         tags=tags,
-        requires=tuple(dict.fromkeys((*requires, *implied_requirements(container)))),
+        requires=tuple(dict.fromkeys((*requires, *implied_requirements(container), *(["trust-lab"] if uses else [])))),
         image=image,
         container=container,
         use_inputs=use_inputs,
@@ -575,6 +608,8 @@ def _case(
         start_error=start_error,
         no_control_reason=no_control_reason,
         line=check.line(path),
+        runner=runner,
+        uses=uses,
     )
 
 
@@ -677,7 +712,9 @@ def seccomp_text_problems(text: str, name: str) -> list[str]:
     return problems
 
 
-def _steps(check: _Checker, raw: Any, path: KeyPath, timeout: float, file: Path) -> tuple[Step, ...]:
+def _steps(
+    check: _Checker, raw: Any, path: KeyPath, timeout: float, file: Path, host: bool = False
+) -> tuple[Step, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
@@ -689,14 +726,52 @@ def _steps(check: _Checker, raw: Any, path: KeyPath, timeout: float, file: Path)
         if not isinstance(item, dict):
             check.error(spath, "must be a table")
             continue
-        step = _step(check, item, spath, timeout)
+        step = _step(check, item, spath, timeout, host)
         if step:
             steps.append(step)
     return tuple(steps)
 
 
-def _step(check: _Checker, raw: dict[str, Any], path: KeyPath, timeout: float) -> Step | None:
+def _host_step(check: _Checker, raw: dict[str, Any], path: KeyPath) -> tuple[str, dict[str, Any]] | None:
+    """(kind, table) of a host step: cli, push, notary or scan, each checked for its shape."""
+    check.keys(raw, path, HOST_STEP_KEYS)
+    commands = [k for k in HOST_COMMAND_KEYS if k in raw]
+    if len(commands) != 1:
+        check.error(path, f"a host step needs exactly one of {', '.join(HOST_COMMAND_KEYS)}; got {commands or 'none'}")
+        return None
+    kind, value = commands[0], raw[commands[0]]
+    if kind == "cli" and not (
+        isinstance(value, list) and value[:1] == ["docker"] and all(isinstance(v, str) for v in value)
+    ):
+        check.error((*path, "cli"), f"expected a docker CLI argv starting with 'docker', got {value!r}")
+    elif kind == "push" and not (isinstance(value, dict) and isinstance(value.get("ref"), str)
+                                 and set(value) <= {"ref", "variant", "signed"}):  # fmt: skip
+        check.error((*path, "push"), "expected { ref = '...', variant = '...', signed = true|false }")
+    elif kind == "notary" and value != "stop":
+        check.error((*path, "notary"), "the only notary action is 'stop'")
+    elif kind == "scan" and not (isinstance(value, dict) and isinstance(value.get("target"), str)
+                                 and isinstance(value.get("feed"), str)
+                                 and set(value) <= {"target", "feed", "severity", "threshold", "backend"}):  # fmt: skip
+        check.error((*path, "scan"), "expected { target = IMAGE, feed = PATH, severity = 'High', threshold = 15 }")
+    check.typed(raw, "content_trust", path, (bool,), "true/false")
+    check.typed(raw, "client", path, (str,), "a client name ('default', 'fresh' or any name)")
+    return kind, {k: raw[k] for k in (kind, *HOST_STEP_OPTIONS) if k in raw}
+
+
+def _step(check: _Checker, raw: dict[str, Any], path: KeyPath, timeout: float, host: bool = False) -> Step | None:
     before = len(check.problems)
+    if host:
+        found = _host_step(check, raw, path)
+        exp = _expectation(check, raw, path, "host")
+        if not any(k in raw for k in STEP_EXPECT_KEYS):
+            check.error(path, f"the step asserts nothing: add one of {', '.join(STEP_EXPECT_KEYS)}")
+        control = check.typed(raw, "control", path, (bool,), "true/false") or False
+        step_timeout = _timeout(check, raw, path, max(timeout, 60.0))
+        if found is None or exp is None or len(check.problems) > before:
+            return None
+        kind, table = found
+        name = raw.get("name") if isinstance(raw.get("name"), str) else kind
+        return Step(name, kind, (), None, step_timeout, bool(control), exp, None, check.line(path), host=table)
     check.keys(raw, path, STEP_KEYS)
     commands = [k for k in STEP_COMMAND_KEYS if k in raw]
     reads_status = any(k in raw for k in ("proc_status", *CAP_FIELDS))
