@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 N      ?= 2
 
-.PHONY: run test setup engine images lint bench clean
+.PHONY: run test setup engine images lint bench clean audit
 
 run: setup engine images
 	$(BIN)/hardlab run -n $(N)
@@ -28,6 +28,10 @@ images: setup engine
 
 lint: setup
 	$(BIN)/ruff check hardlab tests bench conftest.py fixtures
+
+# Nightly host audit of the local engine (AUDIT_ARGS="--profile labs/audit/hardened.toml --strict", ...).
+audit: setup engine
+	$(BIN)/hardlab audit $(AUDIT_ARGS)
 
 bench: setup engine
 	$(BIN)/python bench/overhead.py

@@ -91,8 +91,11 @@ def engine_is_local() -> bool:
     return host == "" or host.startswith("unix://")
 
 
-def probe(client: Any, privileged_probe: bool = True) -> HostFacts:
-    """Probe the engine `client` talks to (and this machine's kernel when the engine is local)."""
+def probe(client: Any, privileged_probe: bool = True, local: bool | None = None) -> HostFacts:
+    """Probe the engine `client` talks to (and this machine's kernel when the engine is local).
+
+    `local` says whether that engine runs on this machine; by default DOCKER_HOST decides, which is
+    wrong when one process audits several engines."""
     info = client.info()
     version = client.version()
     sec = info.get("SecurityOptions") or []
@@ -120,8 +123,9 @@ def probe(client: Any, privileged_probe: bool = True) -> HostFacts:
     f["cgroup-memory"] = Feature(bool(info.get("MemoryLimit")), f"docker info MemoryLimit={info.get('MemoryLimit')}")
     arch = info.get("Architecture")
     f["x86_64"] = Feature(arch == "x86_64", f"engine architecture {arch}")
-    local = engine_is_local()
-    f["local-engine"] = Feature(local, "DOCKER_HOST is local" if local else f"DOCKER_HOST={os.environ['DOCKER_HOST']}")
+    local = engine_is_local() if local is None else local
+    where = os.environ.get("DOCKER_HOST", "the local socket")
+    f["local-engine"] = Feature(local, "the engine is on this machine" if local else f"the engine is remote ({where})")
 
     apparmor_module = _read("/sys/module/apparmor/parameters/enabled") if local else None
     if "apparmor" in names:

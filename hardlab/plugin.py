@@ -38,6 +38,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="override a scenario input (e.g. profile=./my-seccomp.json); repeatable",
     )
     parser.addini("hardlab_dirs", "folders whose *.toml files are scenarios", type="args", default=["scenarios"])
+    parser.addini(
+        "hardlab_ignore",
+        "scenario folders left out unless named on the command line (e.g. the host-audit pack: `hardlab audit`)",
+        type="args",
+        default=[],
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -69,6 +75,15 @@ def pytest_configure_node(node: Any) -> None:
     state = node.config.stash[STATE]
     node.workerinput["hardlab_run_id"] = state["run_id"]
     node.workerinput["hardlab_owner"] = state["owner"]
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Leave out `hardlab_ignore` folders unless the command line names them (or something inside)."""
+    for folder in (config.rootpath / p for p in config.getini("hardlab_ignore")):
+        if collection_path == folder or folder in collection_path.parents:
+            named = [Path(a.split("::")[0]).resolve() for a in config.args]
+            return None if any(n == folder or folder in n.parents for n in named) else True
+    return None
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFile | None:
