@@ -31,7 +31,7 @@ from hardlab.vm_plan import REPO, Keys, QemuPlan
 QEMU = "qemu-system-x86_64"
 BOOT_TIMEOUT = float(os.environ.get("HARDLAB_VM_BOOT_TIMEOUT", "300"))
 JOB_TIMEOUT = float(os.environ.get("HARDLAB_VM_JOB_TIMEOUT", "3600"))
-KVM_PROBE_TIMEOUT = 20.0
+KVM_PROBE_TIMEOUT = 12.0  # a working KVM reaches the initrd in ~2 s; TCG is never probed
 
 
 class VmError(Exception):
@@ -177,7 +177,7 @@ class Vm:
             return forced
         if not os.access("/dev/kvm", os.R_OK | os.W_OK):
             return "tcg"
-        key = vm_plan.accel_cache_key(platform.release() + platform.version(), self.keys().disk)
+        key = vm_plan.accel_cache_key(platform.release() + platform.version(), self.keys().rootfs)
         cached = vm_plan.read_json(self.cache / f"accel-{key}.json")
         if cached.get("accel") in {"kvm", "tcg"}:
             return str(cached["accel"])
@@ -220,12 +220,13 @@ class Vm:
     def ready(self) -> bool:
         return (self.spool / "ready").is_file()
 
-    def up(self, timeout: float = BOOT_TIMEOUT) -> None:
+    def up(self, timeout: float = BOOT_TIMEOUT) -> bool:
+        """Boot unless already up; True when this call booted it (so the caller owns stopping it)."""
         self.state.mkdir(parents=True, exist_ok=True)
         with _flock(self.state / ".lock"):
             if self.running_pid() and self.ready():
                 self.say(f"already up (pid {self.running_pid()})")
-                return
+                return False
             if self.running_pid():  # half-booted leftover of an interrupted `up`
                 self._kill()
             self.ensure_tools()
@@ -234,11 +235,13 @@ class Vm:
             self.ensure_lab_tarballs()
             accel = self.accel(disk)
             self._boot(disk, pydeps, accel, timeout)
+            return True
 
     def _boot(self, disk: Path, pydeps: Path, accel: str, timeout: float) -> None:
         shutil.rmtree(self.spool, ignore_errors=True)
         (self.spool / "jobs").mkdir(parents=True)
         self.reports.mkdir(parents=True, exist_ok=True)
+        self.console.write_bytes(b"")  # this boot's console only
         self.qmp.unlink(missing_ok=True)
         shares = {"hardlab": self.repo, "spool": self.spool, "hostcache": vm_plan.cache_root(), "pydeps": pydeps}
         plan = QemuPlan(kernel=disk / "vmlinuz", initrd=disk / "initrd.img", disk=disk / "disk.qcow2",
@@ -441,11 +444,10 @@ USAGE = """usage: hardlab vm up | run [PYTEST ARGS...] | down | status [--json]
 
 
 def _run(vm: Vm, pytest_args: list[str]) -> int:
-    started_here = not (vm.running_pid() and vm.ready())
+    started_here = False
     run_id = uuid.uuid4().hex[:8]
     try:
-        if started_here:
-            vm.up()
+        started_here = vm.up()
         with vm.phase("pack run"):
             code = vm.job(vm_plan.guest_job(pytest_args, run_id))
     finally:
@@ -477,8 +479,9 @@ def main(argv: list[str]) -> int:
         return 0 if argv else 2
     action, rest = argv[0], argv[1:]
     vm = Vm()
-    # SIGTERM (CI cancelling a job) takes the same path as Ctrl-C: the finally blocks reap qemu.
-    signal.signal(signal.SIGTERM, _interrupt)
+    if action in {"up", "run"}:
+        # SIGTERM (CI cancelling a job) takes the same path as Ctrl-C: the finally blocks reap qemu.
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         if action == "up":
             vm.up()
