@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hardlab.problems import Problem as ProfileProblem
+from hardlab.problems import ProblemsError
 from hardlab.tomlpos import KeyPath, format_path, line_index, line_of
 
 if sys.version_info >= (3, 11):
@@ -44,22 +46,8 @@ PROFILE_FEATURES = {
 }
 
 
-@dataclass(frozen=True)
-class ProfileProblem:
-    file: str
-    line: int | None
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
-
-
-class ProfileError(Exception):
-    def __init__(self, problems: list[ProfileProblem]):
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
+class ProfileError(ProblemsError):
+    """A host profile that cannot be used; every problem listed with file, line and key."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +129,7 @@ def parse(text: str, file: str) -> HostProfile:
             error(("profile", "require"), f"unknown feature {feature!r}{hint}; known: {', '.join(PROFILE_FEATURES)}")
     waive = data.get("waive", {})
     if not isinstance(waive, dict):
-        error(("waive",), "must be a table of check id = \"reason\"")
+        error(("waive",), 'must be a table of check id = "reason"')
         waive = {}
     for key, reason in waive.items():
         if not isinstance(reason, str) or not reason.strip():

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hardlab.problems import Problem as ConfProblem
+from hardlab.problems import ProblemsError
+
 DEFAULT_PATH = "/etc/docker/daemon.json"
 DEFAULT_SOCKET = "/var/run/docker.sock"
 
@@ -69,24 +72,8 @@ BOOL_FLAGS = {k for k, v in FLAG_KEYS.items() if KEY_TYPES.get(v) == (bool,)}
 REPEATED = {"insecure-registries", "hosts", "authorization-plugins"}
 
 
-@dataclass(frozen=True)
-class ConfProblem:
-    file: str
-    line: int | None
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
-
-
-class DaemonConfError(Exception):
+class DaemonConfError(ProblemsError):
     """daemon.json cannot be used as it is (dockerd itself would refuse it); every problem listed."""
-
-    def __init__(self, problems: list[ConfProblem]):
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
 
 
 @dataclass(frozen=True)

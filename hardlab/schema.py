@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from hardlab import caps as capsmod
+from hardlab.problems import Problem, ProblemsError
 from hardlab.tomlpos import KeyPath, format_path, line_index, line_of
 
 if sys.version_info >= (3, 11):
@@ -130,24 +131,8 @@ _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
 
 
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    line: int | None
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
-
-
-class ScenarioError(Exception):
+class ScenarioError(ProblemsError):
     """Everything wrong with one scenario (or input) file, each problem with file, line and key."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
 
 
 @dataclass(frozen=True)
