@@ -37,7 +37,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("-n", "--workers", default="auto", help="xdist workers: a number, 0 (no xdist) or auto")
     parser.add_argument("--student", help="grade only this student's folder (check your work before handing in)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report folder (default {DEFAULT_OUT})")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only the final table")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no per-student table, only the totals line")
     return parser.parse_args(argv)
 
 
@@ -87,12 +87,12 @@ def _grade(args: argparse.Namespace, course: grading_course.Course, work: Path) 
     records = json.loads(records_file.read_text())
     data = write_reports(records, plan, args.out, args.student)
     elapsed = time.monotonic() - started
-    _print_table(data, elapsed, len(plan.students) * len(course.assignments), args.out)
+    _print_table(data, elapsed, len(plan.students) * len(course.assignments), args.out, args.quiet)
     errors = sum(r["outcome"] == "error" for r in records)
     missing = len(plan.entries) - len(records)
     if errors or missing:
-        print(f"hardlab grade: {errors + missing} check(s) could not be graded (harness trouble, not the students'): "
-              "regrade", file=sys.stderr)  # fmt: skip
+        print(f"hardlab grade: {errors + missing} check(s) could not be graded (harness trouble, not the students'; "
+              f"pytest exit status {code}, its output is above): regrade", file=sys.stderr)  # fmt: skip
         return 3
     return 0
 
@@ -120,7 +120,7 @@ def _pytest(args: argparse.Namespace, work: Path, plan_file: Path) -> int:
     pargs = [
         str(plan_file), "-c", str(work / "pytest.ini"), "--rootdir", str(work), "-p", "no:cacheprovider",
         *([] if autoloaded else ["-p", "hardlab.plugin"]), "-p", "hardlab.grading_plugin",
-        *(["-n", workers] if workers not in {"0", "1"} else []), "-q" if not args.quiet else "-qq",
+        *(["-n", workers] if workers not in {"0", "1"} else []), "-q",
         "--no-header", "-rN", "--tb=no",
     ]  # fmt: skip
     return int(pytest.main(pargs))
@@ -145,9 +145,9 @@ def write_reports(records: list[dict], plan: grading_plan.Plan, out: Path, only:
     return data
 
 
-def _print_table(data: dict, elapsed: float, submissions: int, out: Path) -> None:
+def _print_table(data: dict, elapsed: float, submissions: int, out: Path, quiet: bool) -> None:
     print()
-    for st in data["students"]:
+    for st in [] if quiet else data["students"]:
         parts = "  ".join(f"{a['id']} {a['score']:g}/{a['max']:g}" for a in st["assignments"])
         print(f"{st['student']:<20} {st['score']:>6g}/{st['max']:<6g} {parts}")
     hardest = [r for r in data["checks"] if r["rate"] is not None][:3]
