@@ -45,12 +45,19 @@ def build(client: Any, spec: dict[str, Any], limits: Limits, run_id: str, owner:
     lock = Path(tempfile.gettempdir()) / f"hardlab-grade-build-{spec['key']}-{run_id}.lock"
     with open(lock, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # xdist workers grading the same submission build it once
+        failed = lock.with_suffix(".failed")
+        if failed.is_file():  # the other check of the same submission already tried: same answer, no rebuild
+            raise BuildError(failed.read_text())
         try:
             client.images.get(tag)
             return tag
         except docker.errors.ImageNotFound:
             pass
-        _Builder(client, spec, limits, labels.for_run(run_id, owner, f"build {spec['shown']}")).run(tag)
+        try:
+            _Builder(client, spec, limits, labels.for_run(run_id, owner, f"build {spec['shown']}")).run(tag)
+        except BuildError as exc:
+            failed.write_text(str(exc))
+            raise
     return tag
 
 

@@ -221,7 +221,9 @@ def _remove_run_files(config: pytest.Config) -> None:
     from hardlab.plugin import STATE
 
     run_id = config.stash[STATE]["run_id"]
-    for pattern in (f"hardlab-grade-ctl-{run_id}-*.ok", f"hardlab-grade-build-*-{run_id}.lock"):
+    patterns = (f"hardlab-grade-ctl-{run_id}-*.ok", f"hardlab-grade-build-*-{run_id}.lock",
+                f"hardlab-grade-build-*-{run_id}.failed")  # fmt: skip
+    for pattern in patterns:
         for path in Path(tempfile.gettempdir()).glob(pattern):
             path.unlink(missing_ok=True)
 
