@@ -113,6 +113,16 @@ def evaluate(step: Step, seen: Observed) -> StepResult:
     return result
 
 
+def output_lost(result: StepResult) -> bool:
+    """A failed step that exited but printed nothing while its checks read its output. Under load the
+    engine can drop a short-lived exec's output (moby#27289); such a step deserves one more run."""
+    seen, exp = result.observed, result.step.expect
+    reads_output = any((exp.stdout_contains, exp.stderr_contains, exp.output_contains, exp.stdout_matches,
+                        exp.stderr_matches, exp.proc_status, exp.caps, exp.errno, exp.errno_not))  # fmt: skip
+    silent = seen.exit_code is not None and not seen.stdout and not seen.stderr and not seen.timed_out
+    return not result.ok and silent and reads_output and result.step.kind == "exec"
+
+
 def _cap_check(field_name: str, spec: tuple[str, ...], status: dict[str, str]) -> Check:
     """Compare a capability mask by names, so a failure shows names, not hex."""
     mask = status.get(field_name)
