@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -141,6 +142,71 @@ def userns_bind_mount(
     if expected is not None and owners["case"] != expected:
         return Outcome.fail(f"owner {owners['case']} is not the uid_map's host uid {expected}", *lines)
     return Outcome.ok(f"container root is host uid {owners['case']} (unprivileged)", *lines)
+
+
+TRUST_CHECK = ("behaviour.content-trust-pull", "4.5",
+               "A client with this host's content-trust setting refuses an unsigned tag and pulls a signed one",
+               "export DOCKER_CONTENT_TRUST=1 for every shell and service that pulls (e.g. /etc/environment)."
+               )  # fmt: skip
+ETC_ENVIRONMENT = Path("/etc/environment")
+
+
+def content_trust_pull(
+    target: Target, env: dict[str, str] | None = None, etc_environment: Path = ETC_ENVIRONMENT
+) -> Outcome:
+    """CIS 4.5 by behaviour: a content-trust lab on loopback (registry + notary, a signed and an unsigned tag),
+    then `docker pull` of each through the target engine with DOCKER_CONTENT_TRUST exactly as this host sets
+    it (`env`, default the process environment, then /etc/environment). The lab is stopped in every case."""
+    from hardlab import trust
+    from hardlab.audit_checks import CliRun, client_trust, trust_pull_verdict
+
+    why_not = trust.unavailable_reason()
+    if why_not is not None:
+        return Outcome.missing("trust-lab", f"the content-trust lab cannot run here: {why_not}")
+    if not target.local:
+        return Outcome.missing("local-engine", f"{target.url} is remote: it cannot reach the lab's loopback registry")
+    try:
+        etc_text: str | None = etc_environment.read_text()
+    except OSError:
+        etc_text = None
+    setting = client_trust(dict(os.environ if env is None else env), etc_text)
+    try:
+        lab = trust.launch()
+    except trust.TrustUnavailable as exc:
+        return Outcome.missing("trust-lab", f"the content-trust lab cannot run here: {exc}")
+    try:
+        _pin_engine(lab, target.url)  # seed, pulls and the image cleanup all go to the audited engine
+        repos = trust.seed(lab)
+        cli = os.environ.get("HARDLAB_DOCKER_CLI", "docker")
+
+        def pull(ref: str) -> CliRun:
+            client_env = lab.env(trust=False, docker_config=lab.new_docker_config(f"audit-{ref.rsplit(':', 1)[1]}"))
+            del client_env["DOCKER_CONTENT_TRUST"]  # the lab's own value: replaced by the host's (or unset)
+            if setting.value is not None:
+                client_env["DOCKER_CONTENT_TRUST"] = setting.value
+            done = subprocess.run([cli, "pull", ref], env=client_env, capture_output=True, text=True, timeout=60)
+            return CliRun(("docker", "pull", ref), done.returncode, done.stdout, done.stderr)
+
+        control = pull(repos.signed.ref)
+        case = pull(repos.unsigned.ref)
+    finally:
+        lab.stop()
+    return trust_pull_verdict(setting, control, case, repos.unsigned.digest)
+
+
+def _pin_engine(lab: Any, docker_host: str) -> None:
+    """Every CLI call of `lab` talks to `docker_host` (TrustLab.env passes the process's DOCKER_HOST, and the
+    audit's hosts run in parallel threads, so os.environ cannot be changed)."""
+    lab_env = lab.env
+
+    def env(trust: bool = True, docker_config: Path | None = None) -> dict[str, str]:
+        out = dict(lab_env(trust, docker_config))
+        for key in ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"):  # a unix socket: no TLS
+            out.pop(key, None)
+        out["DOCKER_HOST"] = docker_host
+        return out
+
+    lab.env = env
 
 
 class _shared_dir:

@@ -310,3 +310,112 @@ def test_allure_history_is_carried_over(tmp_path: Path) -> None:
     assert (tmp_path / "allure-results" / "history" / "history.json").read_text() == "{}"
     ids = {json.loads(p.read_text())["historyId"] for p in (tmp_path / "allure-results").glob("*-result.json")}
     assert audit_report.history_id(results()[1]) in ids  # stable per host and check, so allure links nights
+
+
+# ---- content trust by behaviour (CIS 4.5) -----------------------------------------------------------------
+
+SIGNED = "127.0.0.1:5000/hardlab/app:signed"
+UNSIGNED = "127.0.0.1:5000/hardlab/app:unsigned"
+UNSIGNED_DIGEST = "sha256:" + "ab" * 32
+HARDENED = HostProfile(name="hardened", require=frozenset({"content-trust"}))
+
+
+def pulled(ref: str, digest: str = "sha256:" + "cd" * 32) -> ac.CliRun:
+    return ac.CliRun(("docker", "pull", ref), 0, f"x: Pulling from hardlab/app\nDigest: {digest}\nStatus: ok\n", "")
+
+
+def refused(ref: str = UNSIGNED) -> ac.CliRun:
+    return ac.CliRun(("docker", "pull", ref), 1, "", "No valid trust data for unsigned\n")
+
+
+ON = ac.ClientTrust("1", "DOCKER_CONTENT_TRUST=1 in the audit's environment")
+OFF = ac.ClientTrust(None, "neither the audit's environment nor /etc/environment sets it")
+
+
+@pytest.mark.parametrize(
+    ("env", "etc", "value", "where"),
+    [
+        ({"DOCKER_CONTENT_TRUST": "1"}, "DOCKER_CONTENT_TRUST=0\n", "1", "in the audit's environment"),
+        ({"DOCKER_CONTENT_TRUST": ""}, 'PATH=/bin\nDOCKER_CONTENT_TRUST="1"\n', "1", "/etc/environment sets"),
+        ({}, "DOCKER_CONTENT_TRUST=0\n", "0", "/etc/environment sets DOCKER_CONTENT_TRUST=0"),
+        ({}, None, None, "neither"),
+        ({}, "# DOCKER_CONTENT_TRUST=1\n", None, "neither"),
+    ],
+)
+def test_client_trust_reads_environment_then_etc_environment(
+    env: dict[str, str], etc: str | None, value: str | None, where: str
+) -> None:
+    got = ac.client_trust(env, etc)
+    assert got.value == value and where in got.where
+    assert got.configured == (value == "1")
+
+
+@pytest.mark.parametrize("env", [{"DOCKER_CONTENT_TRUST": "1"}, {"DOCKER_CONTENT_TRUST": "true"}])
+def test_client_trust_reads_exactly_as_the_config_check(env: dict[str, str]) -> None:
+    from hardlab.audit_gather import content_trust
+
+    got = ac.client_trust(env, None)
+    assert (got.configured, got.where) == content_trust(env)
+
+
+def test_trust_refusal_passes_quoting_the_cli() -> None:
+    out = ac.trust_pull_verdict(ON, pulled(SIGNED), refused(), UNSIGNED_DIGEST)
+    assert out.state == "pass"
+    assert out.evidence[0] == (f"`docker pull {UNSIGNED}` with this host's client setting ({ON.where}) and a fresh "
+                               'DOCKER_CONFIG was refused, exit 1: "No valid trust data for unsigned"')  # fmt: skip
+    assert out.evidence[1].startswith(f'control: `docker pull {SIGNED}` (signed tag) pulled, exit 0: "Digest: ')
+
+
+def test_trust_refusal_with_a_value_the_config_check_rejects_still_passes_with_a_note() -> None:
+    setting = ac.ClientTrust("true", "DOCKER_CONTENT_TRUST=true in the audit's environment")
+    out = ac.trust_pull_verdict(setting, pulled(SIGNED), refused(), UNSIGNED_DIGEST)
+    assert out.state == "pass" and "enforces content trust for 'true'" in out.evidence[-1]
+
+
+def test_unsigned_pull_without_trust_is_missing_feature_required_by_the_profile() -> None:
+    out = ac.trust_pull_verdict(OFF, pulled(SIGNED), pulled(UNSIGNED, UNSIGNED_DIGEST), UNSIGNED_DIGEST)
+    assert (out.state, out.feature) == ("missing", "content-trust")
+    assert f'pulled the unsigned image, exit 0: "Digest: {UNSIGNED_DIGEST}"' in out.evidence[0]
+    informational = verdict(out, DEFAULT, cis="4.5")
+    assert (informational.status, informational.classification) == ("skipped", "host-feature-missing")
+    required = verdict(out, HARDENED, cis="4.5")
+    assert (required.status, required.classification) == ("failed", "required-feature-missing")
+    assert required.evidence[1] == out.evidence[0]
+
+
+def test_unsigned_pull_despite_configured_trust_is_a_control_failure() -> None:
+    out = ac.trust_pull_verdict(ON, pulled(SIGNED), pulled(UNSIGNED, UNSIGNED_DIGEST), UNSIGNED_DIGEST)
+    assert out.state == "fail" and out.evidence[0].startswith("DOCKER_CONTENT_TRUST=1 is configured, yet")
+    assert verdict(out, DEFAULT, cis="4.5").classification == "control-failed"
+
+
+def test_signed_pull_failing_is_a_broken_control_not_a_pass() -> None:
+    notary_down = ac.CliRun(("docker", "pull", SIGNED), 1, "", "error contacting notary server: refused\n")
+    out = ac.trust_pull_verdict(ON, notary_down, refused(), UNSIGNED_DIGEST)
+    assert out.state == "broken-control"
+    assert '"error contacting notary server: refused"' in out.evidence[0]
+
+
+def test_unsigned_pull_failing_for_another_reason_is_an_error() -> None:
+    gone = ac.CliRun(("docker", "pull", UNSIGNED), 1, "", "Error response from daemon: connection refused\n")
+    out = ac.trust_pull_verdict(ON, pulled(SIGNED), gone, UNSIGNED_DIGEST)
+    assert out.state == "error" and '"Error response from daemon: connection refused"' in out.evidence[0]
+
+
+def test_trust_behaviour_skips_with_the_lab_reason_before_starting_anything(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hardlab import audit_behave, trust
+
+    def no_launch(*_: Any) -> None:
+        raise AssertionError("the lab must not start")
+
+    monkeypatch.setattr(trust, "launch", no_launch)
+    local = audit_targets.Target("t", "unix:///")
+    monkeypatch.setattr(trust, "unavailable_reason", lambda install=True: "needs Debian packages notary")
+    out = audit_behave.content_trust_pull(local, {"DOCKER_CONTENT_TRUST": "1"})
+    assert (out.state, out.feature) == ("missing", "trust-lab") and "needs Debian packages notary" in out.evidence[0]
+    # never required by a profile: a reasoned skip even where content trust is required
+    assert verdict(out, HARDENED, cis="4.5").status == "skipped"
+    monkeypatch.setattr(trust, "unavailable_reason", lambda install=True: None)
+    remote = audit_behave.content_trust_pull(audit_targets.Target("r", "tcp://10.0.0.5:2376"), {})
+    assert (remote.state, remote.feature) == ("missing", "local-engine")
+    assert audit_behave.TRUST_CHECK[:2] == ("behaviour.content-trust-pull", "4.5")
