@@ -131,12 +131,15 @@ class _Builder:
             except docker.errors.APIError as exc:
                 raise BuildError(f"{where}: RUN could not start: {getattr(exc, 'explanation', exc)}") from None
             remaining = max(1.0, self.limits.build_timeout - (time.monotonic() - self.started))
-            timeout = min(self.limits.step_timeout * 4, remaining)
+            per_run = self.limits.step_timeout * 4
             try:
-                status = container.wait(timeout=timeout)
+                status = container.wait(timeout=min(per_run, remaining))
             except requests.exceptions.RequestException:
                 container.kill()
-                raise BuildError(f"{where}: RUN {rest[:80]} was still running after {timeout:g}s; stopped") from None
+                what = (f"one RUN may take {per_run:g}s" if per_run < remaining
+                        else f"the whole build may take {self.limits.build_timeout:g}s")  # fmt: skip
+                raise BuildError(f"{where}: RUN {rest[:80]} was stopped: still running when the time ran out "
+                                 f"({what})") from None  # fmt: skip
             code = status.get("StatusCode")
             if code != 0:
                 log = container.logs(stdout=True, stderr=True).decode("utf-8", "replace").strip()

@@ -137,12 +137,13 @@ def test_hostile_submission_is_refused_and_isolated(tmp_path: Path, docker_clien
     assert {aid: a["score"] for aid, a in got["mallory"].items()} == {
         "ex11-06": 0, "act11-01": 0, "ex11-05": 0, "caps": 0, "pids": 3, "nonroot": 0,
     }  # fmt: skip
-    messages = {aid: a["checks"][0]["message"] for aid, a in got["mallory"].items()}
+    messages = {aid: a["checks"][0].get("message", "") for aid, a in got["mallory"].items()}
     assert "mallory/seccomp/chown.json: seccomp/chown.json is a symlink" in messages["ex11-06"]
     assert "mallory/seccomp/activity.json: line 1: a binary file" in messages["act11-01"]
     assert "mallory/apparmor/usr.bin.nmap: file not found" in messages["ex11-05"]
     assert "volumes is not allowed in this assignment" in messages["caps"]
-    assert "mallory/image/Dockerfile: line 2: RUN sleep 600 was still running after 15s" in messages["nonroot"]
+    assert "mallory/image/Dockerfile: line 2: RUN sleep 600 was stopped: still running when the time ran out " \
+           "(the whole build may take 15s)" in messages["nonroot"]
 
 
 def test_two_runs_grade_the_same(tmp_path: Path, graded: Path, docker_client: Any) -> None:
