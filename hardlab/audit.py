@@ -117,6 +117,9 @@ def audit_host(
         check_id, cis, title, remediation = audit_behave.USERNS_CHECK
         outcome, took = audit_behave.timed(audit_behave.userns_bind_mount, client, target, feats, run_labels)
         add(check_id, cis, title, "behaviour", remediation, outcome, took)
+        check_id, cis, title, remediation = audit_behave.TRUST_CHECK
+        outcome, took = audit_behave.timed(audit_behave.content_trust_pull, target)
+        add(check_id, cis, title, "behaviour", remediation, outcome, took)
     finally:
         _sweep(client, run_id)
     return results, harness, meta

@@ -257,7 +257,8 @@ class ClientTrust:
 
     @property
     def configured(self) -> bool:
-        return self.value == "1"  # the config check's reading (CIS 4.5 asks for 1)
+        # The docker CLI's own rule: any non-empty value except a strconv.ParseBool false turns it on.
+        return bool(self.value) and self.value not in {"0", "f", "F", "false", "FALSE", "False"}
 
 
 def client_trust(env: dict[str, str], etc_environment: str | None) -> ClientTrust:

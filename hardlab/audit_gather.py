@@ -49,18 +49,15 @@ def running_containers(client: Any, own_run: str) -> list[dict[str, Any]]:
 
 
 def content_trust(env: dict[str, str]) -> tuple[bool, str]:
-    if env.get("DOCKER_CONTENT_TRUST"):
-        value = env["DOCKER_CONTENT_TRUST"]
-        return value == "1", f"DOCKER_CONTENT_TRUST={value} in the audit's environment"
+    """Whether this host's clients get content trust, read as the docker CLI reads it (audit_checks.client_trust)."""
+    from hardlab.audit_checks import client_trust
+
     try:
-        for line in Path("/etc/environment").read_text().splitlines():
-            key, _, value = line.strip().partition("=")
-            if key == "DOCKER_CONTENT_TRUST":
-                value = value.strip("\"'")
-                return value == "1", f"/etc/environment sets DOCKER_CONTENT_TRUST={value}"
+        etc = Path("/etc/environment").read_text()
     except OSError:
-        pass
-    return False, "neither the audit's environment nor /etc/environment sets it"
+        etc = None
+    found = client_trust(env, etc)
+    return found.configured, found.where
 
 
 def find_dockerd(socket_path: str) -> tuple[int, list[str]] | None:
