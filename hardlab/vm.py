@@ -48,7 +48,9 @@ class Vm:
         self.pidfile = self.state / "qemu.pid"
         self.qmp = self.state / "qmp.sock"
         self.reports = repo / vm_plan.GUEST_REPORTS
-        self.console = self.reports / "console.log"
+        # A VM with its own state folder (tests, a second VM) keeps its console there, not over the user's.
+        custom = "HARDLAB_VM_STATE" in os.environ
+        self.console = (self.state if custom else self.reports) / "console.log"
         self.timings: dict[str, float] = {}
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -248,7 +250,8 @@ class Vm:
                         console_log=self.console, qmp_socket=self.qmp, shares=shares, accel=accel,
                         cpus=int(os.environ.get("HARDLAB_VM_CPUS", "2")),
                         memory_mb=int(os.environ.get("HARDLAB_VM_MEMORY_MB", "3072")))  # fmt: skip
-        self.say(f"booting ({accel}; console: {self.console.relative_to(self.repo)})")
+        shown = self.console.relative_to(self.repo) if self.console.is_relative_to(self.repo) else self.console
+        self.say(f"booting ({accel}; console: {shown})")
         with open(self.state / "qemu.log", "wb") as qlog:
             self._proc = subprocess.Popen(plan.argv(), stdin=subprocess.DEVNULL, stdout=qlog, stderr=subprocess.STDOUT,
                                           start_new_session=True)  # fmt: skip
@@ -435,10 +438,12 @@ def mirror_error(timeout: float = 10) -> str | None:
 
 
 # -- CLI --------------------------------------------------------------------------------------------------------
-USAGE = """usage: hardlab vm up | run [PYTEST ARGS...] | down | status [--json]
+USAGE = """usage: hardlab vm up | run [PYTEST ARGS...] | exec CMD... | doctor | down | status [--json]
   up      build (once, cached) and boot the lab VM; wait until its Docker Engine answers
   run     run the scenario suite inside the VM (default: scenarios/); reports go to reports/vm/.
           Boots the VM first (and stops it after) unless it is already up.
+  exec    run one command in the VM (in the project folder), e.g. `hardlab vm exec aa-status`
+  doctor  `hardlab doctor` inside the VM: AppArmor enabled, privileged containers possible
   down    stop the VM; nothing is left running
   status  is it running, which accelerator, where the cached disk is"""
 
@@ -454,8 +459,18 @@ def _run(vm: Vm, pytest_args: list[str]) -> int:
         if started_here:
             vm.down()
     _write_origin(vm)
-    vm.say(f"reports in {vm.reports.relative_to(vm.repo)}/ (ran in the VM); {vm_plan.format_timings(vm.timings)}")
+    vm.say(f"reports in {vm_plan.GUEST_REPORTS}/ (ran in the VM); {vm_plan.format_timings(vm.timings)}")
     return code
+
+
+def _exec(vm: Vm, argv: list[str]) -> int:
+    started_here = False
+    try:
+        started_here = vm.up()
+        return vm.job(vm_plan.guest_command(argv, uuid.uuid4().hex[:8]))
+    finally:
+        if started_here:
+            vm.down()
 
 
 def _write_origin(vm: Vm) -> None:
@@ -463,7 +478,12 @@ def _write_origin(vm: Vm) -> None:
     accel = vm.state / "accel"  # kept after `down`: which accelerator the run used
     host = {"hostname": platform.node(), "kernel": platform.release(),
             "accel": accel.read_text().strip() if accel.is_file() else None}  # fmt: skip
-    (vm.reports / "origin.json").write_text(json.dumps(vm_plan.origin(guest, host, vm.timings), indent=2) + "\n")
+    record = vm_plan.origin(guest, host, vm.timings)
+    (vm.reports / "origin.json").write_text(json.dumps(record, indent=2) + "\n")
+    summary = vm.reports / "summary.json"
+    if summary.is_file():
+        marked = vm_plan.mark_summary(vm_plan.read_json(summary), record)
+        summary.write_text(json.dumps(marked, indent=2) + "\n")
     junit = vm.reports / "junit.xml"
     if junit.is_file():
         junit.write_text(vm_plan.mark_junit(junit.read_text(), "vm"))
@@ -479,7 +499,7 @@ def main(argv: list[str]) -> int:
         return 0 if argv else 2
     action, rest = argv[0], argv[1:]
     vm = Vm()
-    if action in {"up", "run"}:
+    if action in {"up", "run", "exec", "doctor"}:
         # SIGTERM (CI cancelling a job) takes the same path as Ctrl-C: the finally blocks reap qemu.
         signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -489,6 +509,12 @@ def main(argv: list[str]) -> int:
             return 0
         if action == "run":
             return _run(vm, rest)
+        if action in {"exec", "doctor"}:
+            argv = ["python3", "-m", "hardlab.cli", "doctor", *rest] if action == "doctor" else rest
+            if not argv:
+                print("usage: hardlab vm exec CMD [ARGS...]", file=sys.stderr)
+                return 2
+            return _exec(vm, argv)
         if action == "down":
             vm.say("stopped" if vm.down() else "was not running")
             return 0

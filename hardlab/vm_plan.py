@@ -122,28 +122,43 @@ def accel_cache_key(host_kernel: str, kernel_key: str) -> str:
     return hashlib.sha256(f"{host_kernel}\0{kernel_key}".encode()).hexdigest()[:12]
 
 
-def guest_job(pytest_args: list[str], run_id: str, env: dict[str, str] | None = None) -> str:
-    """The bash script the guest runs for `hardlab vm run`: the suite, its reports under reports/vm."""
-    reports = f"{GUEST_REPO}/{GUEST_REPORTS}"
-    exports = {
+def guest_env(run_id: str, env: dict[str, str] | None = None) -> dict[str, str]:
+    """What every guest job exports: the Python deps and the project on the path, the host's image cache."""
+    return {
         "PYTHONPATH": f"/pydeps:{GUEST_REPO}",
         "PYTHONDONTWRITEBYTECODE": "1",
         "HARDLAB_CACHE": "/hostcache",
         "HARDLAB_ORIGIN": "vm",
-        "HARDLAB_REPORTS": reports,
+        "HARDLAB_REPORTS": f"{GUEST_REPO}/{GUEST_REPORTS}",
         "HARDLAB_VM_RUN": run_id,
         **(env or {}),
     }
+
+
+def _script(run_id: str, command: list[str], before: list[str] | None = None) -> str:
+    lines = ["set -u", f"cd {GUEST_REPO}"]
+    lines += [f"export {key}={shlex.quote(value)}" for key, value in guest_env(run_id).items()]
+    lines += before or []
+    lines.append(" ".join(shlex.quote(a) for a in command))
+    return "\n".join(lines) + "\n"
+
+
+def guest_job(pytest_args: list[str], run_id: str) -> str:
+    """The bash script the guest runs for `hardlab vm run`: the suite, its reports under reports/vm."""
+    reports = f"{GUEST_REPO}/{GUEST_REPORTS}"
     args = pytest_args or ["scenarios"]
     pytest = [
         "python3", "-m", "pytest", "-p", "no:cacheprovider", "-o", "junit_suite_name=hardlab-vm",
-        f"--junitxml={reports}/junit.xml", f"--alluredir={reports}/allure-results", *args,
+        f"--junitxml={reports}/junit.xml", f"--alluredir={reports}/allure-results",
+        f"--hardlab-report={reports}/summary.json", *args,
     ]  # fmt: skip
-    lines = ["set -u", f"cd {GUEST_REPO}", f"mkdir -p {reports}"]
-    lines += [f"export {key}={shlex.quote(value)}" for key, value in exports.items()]
-    lines.append(f"python3 -m hardlab.vm_guest facts > {reports}/guest-facts.json || true")
-    lines.append(" ".join(shlex.quote(a) for a in pytest))
-    return "\n".join(lines) + "\n"
+    before = [f"mkdir -p {reports}", f"python3 -m hardlab.vm_guest facts > {reports}/guest-facts.json || true"]
+    return _script(run_id, pytest, before)
+
+
+def guest_command(argv: list[str], run_id: str) -> str:
+    """`hardlab vm exec CMD...`: one command in the guest, in the project, with the suite's environment."""
+    return _script(run_id, argv)
 
 
 def origin(guest: dict[str, object], host: dict[str, object], timings: dict[str, float]) -> dict[str, object]:
@@ -154,6 +169,11 @@ def origin(guest: dict[str, object], host: dict[str, object], timings: dict[str,
         "vm_host": host,
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
     }
+
+
+def mark_summary(summary: dict[str, object], record: dict[str, object]) -> dict[str, object]:
+    """hardlab's run summary, stamped with where it ran (its `host` block is the guest's own probe)."""
+    return {**summary, "ran_on": record["ran_on"], "origin": record}
 
 
 def mark_junit(xml_text: str, where: str) -> str:

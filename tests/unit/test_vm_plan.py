@@ -97,8 +97,15 @@ def test_guest_job_runs_pytest_with_reports_under_reports_vm() -> None:
     last = script.strip().splitlines()[-1]
     assert last.startswith("python3 -m pytest -p no:cacheprovider")
     assert "--junitxml=/hardlab/reports/vm/junit.xml" in last
+    assert "--hardlab-report=/hardlab/reports/vm/summary.json" in last
     assert last.endswith("-m apparmor -k 'nmap or nginx'"), "pytest args pass through, shell-quoted"
     assert vm_plan.guest_job([], "r").strip().endswith(" scenarios")
+
+
+def test_guest_command_runs_one_command_with_the_suite_environment() -> None:
+    script = vm_plan.guest_command(["aa-status", "--json"], "r2")
+    assert script.strip().splitlines()[-1] == "aa-status --json"
+    assert "export HARDLAB_VM_RUN=r2" in script and "cd /hardlab" in script
 
 
 def test_junit_is_marked_with_where_it_ran() -> None:
@@ -125,8 +132,12 @@ def test_write_origin_marks_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     (machine.state / "accel").write_text("tcg\n")
     (machine.reports / "guest-facts.json").write_text(json.dumps({"kernel": "6.1.0-50-amd64"}))
     (machine.reports / "junit.xml").write_text('<testsuite name="pytest"></testsuite>')
+    (machine.reports / "summary.json").write_text(json.dumps({"run_id": "r1", "totals": {"passed": 3}}))
     machine.timings["pack run"] = 12.34
     vm._write_origin(machine)
+    summary = json.loads((machine.reports / "summary.json").read_text())
+    assert summary["ran_on"] == "vm" and summary["totals"] == {"passed": 3}
+    assert summary["origin"]["vm_host"]["accel"] == "tcg"
     origin = json.loads((machine.reports / "origin.json").read_text())
     assert origin["ran_on"] == "vm" and origin["guest"]["kernel"] == "6.1.0-50-amd64"
     assert origin["vm_host"]["accel"] == "tcg" and origin["timings_s"] == {"pack run": 12.3}

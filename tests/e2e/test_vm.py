@@ -1,0 +1,131 @@
+"""The lab VM end to end: build (or reuse) the disk, boot it with AppArmor, run the AppArmor and privileged
+packs inside it, bring the reports back marked as the guest's, and leave no qemu behind: after success,
+after a boot timeout, and after Ctrl-C. Skips naming qemu or Debian's mirror when they cannot be had."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from hardlab import vm, vm_plan
+
+pytestmark = [pytest.mark.e2e]
+
+ROOT = Path(__file__).resolve().parents[2]
+REPORTS = ROOT / vm_plan.GUEST_REPORTS
+# The VM run is the slow path (TCG: ~1 min boot, ~20 s per case on a loaded 2-core machine).
+RUN_TIMEOUT = int(os.environ.get("HARDLAB_VM_E2E_TIMEOUT", "1500"))
+
+
+def _skip_unless_vm_possible() -> None:
+    machine = vm.Vm()
+    qemu = shutil.which(vm.QEMU)
+    if qemu is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        qemu = "installable"  # `hardlab vm up` installs Debian's qemu itself
+    built = machine.built()
+    reason = vm_plan.skip_reason(qemu, None if built else vm.mirror_error(), built, os.geteuid() == 0)
+    if reason:
+        pytest.skip(f"lab VM unavailable: {reason}")
+
+
+def _hardlab(args: list[str], env: dict[str, str], timeout: int) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hardlab.cli", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)  # fmt: skip
+
+
+def _qemu_of(state: Path) -> list[int]:
+    """PIDs of any qemu started for this state folder (its QMP socket path is on the command line)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"qemu-system" in cmdline and str(state / "qmp.sock").encode() in cmdline:
+                pids.append(int(proc.name))
+    return pids
+
+
+@pytest.fixture
+def vm_env(tmp_path: Path) -> dict[str, str]:
+    """A private state folder (PID file, spool) so the test never touches a VM the user has up."""
+    return {**os.environ, "HARDLAB_VM_STATE": str(tmp_path / "vm-state")}
+
+
+def test_vm_runs_the_apparmor_and_privileged_packs(vm_env: dict[str, str]) -> None:
+    _skip_unless_vm_possible()
+    state = Path(vm_env["HARDLAB_VM_STATE"])
+    args = ["vm", "run", "scenarios/apparmor", "scenarios/privileged", "-rs"]
+    done = _hardlab(args, vm_env, RUN_TIMEOUT)
+    output = done.stdout + done.stderr
+    print(output[-6000:])
+    assert "boot to engine ready:" in output and "pack run:" in output, "each phase is measured and printed"
+    assert not _qemu_of(state), "qemu must be gone after `vm run` stopped the VM it booted"
+
+    cases = {}
+    for case in ET.parse(REPORTS / "junit.xml").getroot().iter("testcase"):
+        outcome = "passed"
+        for child in case:
+            if child.tag in {"failure", "error", "skipped"}:
+                outcome = child.tag
+        cases[case.get("name")] = outcome
+    # The book's nmap exercise and the docker-nginx profile, for real, in the guest (each with its control).
+    for name in ("nmap-denied", "nmap-profile-attaches-by-path", "raw-network-denied", "top-denied",
+                 "root-write-denied", "sh-denied", "docker-default-applied",
+                 "test_nmap_profile_loads_and_aa_status_lists_it", "test_broken_profile_is_not_loaded",
+                 "mount-allowed", "one-device"):  # fmt: skip
+        assert cases.get(name) == "passed", f"{name}: {cases.get(name)} in the guest\n{output[-4000:]}"
+
+    origin = json.loads((REPORTS / "origin.json").read_text())
+    assert origin["ran_on"] == "vm"
+    assert origin["guest"]["apparmor_enabled"] == "Y" and "apparmor" in origin["guest"]["lsm"]
+    assert origin["guest"]["kernel"] != os.uname().release, "the results must come from the guest kernel"
+    assert "boot to engine ready" in origin["timings_s"]
+    summary = json.loads((REPORTS / "summary.json").read_text())
+    assert summary["ran_on"] == "vm"
+    assert any("apparmor" in opt for opt in summary["host"]["engine"]["security_options"])
+    console = (state / "console.log").read_text(errors="replace")
+    assert "apparmor=1 security=apparmor" in console or "apparmor=Y" in console, console[-2000:]
+
+
+def test_a_guest_that_is_not_ready_in_time_is_killed(vm_env: dict[str, str]) -> None:
+    _skip_unless_vm_possible()
+    state = Path(vm_env["HARDLAB_VM_STATE"])
+    # The timeout covers the boot only: a fresh machine builds the disk first (cached for the other tests).
+    done = _hardlab(["vm", "up"], {**vm_env, "HARDLAB_VM_BOOT_TIMEOUT": "4"}, RUN_TIMEOUT)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "was not ready within 4s" in done.stderr and "killed it" in done.stderr
+    assert "last console lines" in done.stderr
+    assert "boot to engine ready" not in done.stderr, "a boot that timed out must not be reported as ready"
+    assert not _qemu_of(state) and not (state / "qemu.pid").exists()
+
+
+def test_ctrl_c_during_boot_reaps_qemu(vm_env: dict[str, str]) -> None:
+    _skip_unless_vm_possible()
+    state = Path(vm_env["HARDLAB_VM_STATE"])
+    proc = subprocess.Popen([sys.executable, "-m", "hardlab.cli", "vm", "up"], cwd=ROOT, env=vm_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT  # a fresh machine builds the disk first
+        while time.monotonic() < deadline and not _qemu_of(state) and proc.poll() is None:
+            time.sleep(0.2)
+        assert _qemu_of(state), f"qemu never started: {proc.stdout.read() if proc.poll() is not None else ''}"
+        time.sleep(2)  # mid-boot
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+    assert "interrupted; stopped the VM" in out
+    assert not _qemu_of(state), "qemu must not outlive Ctrl-C"
