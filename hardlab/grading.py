@@ -2,7 +2,8 @@
 
 Validates the course and every submission (on the host: reading files only), stages the accepted files,
 then grades them through pytest and the spine's plugin: every case in real, labelled, limited containers,
-spread over xdist workers. Writes reports/grades/: grades.csv, grades.json, students/NAME.md,
+spread over xdist workers. Writes reports/grades/: grades.csv and grades.json (scores: the same submissions
+give the same bytes), feedback.json (each failure's expected vs observed and hint), students/NAME.md,
 junit/NAME.xml and summary.html.
 
 Exit status: 0 graded (whatever the scores), 2 unusable course or arguments, 3 some checks could not be
@@ -133,6 +134,7 @@ def write_reports(records: list[dict], plan: grading_plan.Plan, out: Path, only:
     out.mkdir(parents=True, exist_ok=True)
     suffix = f"-{only}" if only else ""
     (out / f"grades{suffix}.json").write_text(grading_points.to_json(data))
+    (out / f"feedback{suffix}.json").write_text(grading_points.to_json(data, feedback=True))
     (out / f"grades{suffix}.csv").write_text(grading_points.to_csv(data))
     if not only:
         (out / "summary.html").write_text(grading_points.summary_html(data))

@@ -119,7 +119,23 @@ def grade_judge(request: pytest.FixtureRequest) -> None:
         reuse.write_text("ok\n")
     if not isinstance(result, Exception) and report.verdict(result) and lost_output(result):
         result = _rerun(request, item, values, result)
-    judge(request, result)
+    try:
+        judge(request, result)
+    except CaseFailure as exc:
+        if exc.classification != report.NOT_STARTED:
+            raise
+        raise CaseFailure(exc.classification, f"{exc}\n\n{_why_not_started(item)}") from None
+
+
+def _why_not_started(item: GradeItem) -> str:
+    kinds = {item.scenario.inputs[n].kind for n in item.hardlab_inputs if n in item.scenario.inputs}
+    text = "why: the container never started, so nothing could be checked and this check earns nothing."
+    if next(c for c in item.scenario.cases if c.id == item.case.id).control is not None:
+        text += " The same case's control (its permissive twin) did start."
+    if "seccomp" in kinds:
+        text += (" Your seccomp profile is applied before the container's first program runs: a profile that "
+                 "refuses everything (or execve, futex, ...) stops the container itself.")  # fmt: skip
+    return text
 
 
 def _needs_output(expect: schema.Expectation) -> bool:

@@ -40,7 +40,7 @@ def grade(submissions: Path, out: Path, *extra: str, course: Path = COURSE / "co
     return done.returncode, done.stdout + done.stderr
 
 
-def scores(out: Path, name: str = "grades.json") -> dict[str, dict[str, Any]]:
+def scores(out: Path, name: str = "feedback.json") -> dict[str, dict[str, Any]]:
     data = json.loads((out / name).read_text())
     return {s["student"]: {a["id"]: a for a in s["assignments"]} for s in data["students"]}
 
@@ -72,6 +72,7 @@ def test_controls_decide_and_feedback_says_why(graded: Path) -> None:
     blocked = check(got["blocks-everything"], "ex11-06", "deny-chown")
     assert blocked["classification"] == "container-did-not-start"
     assert "CONTAINER DID NOT START" in blocked["message"]
+    assert "a profile that refuses everything (or execve, futex, ...) stops the container" in blocked["message"]
     # blocking nothing: the control passed, the blocked step shows expected vs observed, with the hint
     nothing = check(got["blocks-nothing"], "ex11-06", "deny-chown")
     assert "FAIL exit code: expected 1; observed 0" in nothing["message"]
@@ -166,5 +167,6 @@ def test_one_student_checks_their_own_work(tmp_path: Path, docker_client: Any) -
     code, output = grade(COURSE / "submissions", out, "--student", "misses-fchownat")
     assert code == 0, output
     assert list(scores(out, "grades-misses-fchownat.json")) == ["misses-fchownat"]
+    assert "hint: chown has siblings" in (out / "students" / "misses-fchownat.md").read_text()
     assert "misses-fchownat          22/24" in output
     assert not (out / "summary.html").exists()

@@ -80,7 +80,11 @@ def test_csv_rows() -> None:
     assert "alice,a1,fchownat,2,0,rejected," in lines
     assert "bob,a2,parse,1.5,0,skipped," in lines
     assert len(lines) == 1 + len(RECORDS)
-    assert json.loads(to_json(grades(RECORDS, COURSE)))["course"] == COURSE
+    scores_only = json.loads(to_json(grades(RECORDS, COURSE)))
+    assert scores_only["course"] == COURSE
+    assert "message" not in scores_only["students"][1]["assignments"][0]["checks"][0]
+    with_feedback = json.loads(to_json(grades(RECORDS, COURSE), feedback=True))
+    assert with_feedback["students"][1]["assignments"][0]["checks"][0]["hint"] == "hint for chown"
 
 
 def test_student_report_and_junit() -> None:
