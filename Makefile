@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 N      ?= 2
 
-.PHONY: run test setup engine images lint bench clean audit
+.PHONY: run test setup engine images lint bench clean audit grade bench-grading
 
 run: setup engine images
 	$(BIN)/hardlab run -n $(N)
@@ -32,6 +32,15 @@ lint: setup
 # Nightly host audit of the local engine (AUDIT_ARGS="--profile labs/audit/hardened.toml --strict", ...).
 audit: setup engine
 	$(BIN)/hardlab audit $(AUDIT_ARGS)
+
+# Grade the sample course (or SUBMISSIONS=dir COURSE=file); reports in reports/grades/.
+SUBMISSIONS ?= labs/course/submissions
+COURSE      ?= labs/course/course.toml
+grade: setup engine images
+	$(BIN)/hardlab grade $(SUBMISSIONS) --course $(COURSE) -n $(N)
+
+bench-grading: setup engine images
+	$(BIN)/python bench/grading.py -n $(N)
 
 bench: setup engine
 	$(BIN)/python bench/overhead.py

@@ -160,7 +160,7 @@ def run_case(
     `values` are the scenario's bound inputs (hardlab.inputs.bind). Raises InputError for an unusable
     input and EngineError when the engine cannot do its part."""
     values = values or {}
-    image = images.ensure(client, case.image)
+    image = images.ensure(client, substitute(case.image, values))
     options = {**DEFAULT_LIMITS, **container_for(case, values)}
     result = CaseResult(case, image, options, RunResult())
     if case.control is not None:

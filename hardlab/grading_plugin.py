@@ -117,8 +117,6 @@ def grade_judge(request: pytest.FixtureRequest) -> None:
     control = getattr(result, "control", None)
     if reuse and control is not None and control.ok and not control.skip_reason:
         reuse.write_text("ok\n")
-    if not isinstance(result, Exception) and report.verdict(result) and lost_output(result):
-        result = _rerun(request, item, values, result)
     try:
         judge(request, result)
     except CaseFailure as exc:
@@ -136,37 +134,6 @@ def _why_not_started(item: GradeItem) -> str:
         text += (" Your seccomp profile is applied before the container's first program runs: a profile that "
                  "refuses everything (or execve, futex, ...) stops the container itself.")  # fmt: skip
     return text
-
-
-def _needs_output(expect: schema.Expectation) -> bool:
-    return any((expect.stdout_contains, expect.stderr_contains, expect.output_contains, expect.stdout_matches,
-                expect.stderr_matches, expect.proc_status, expect.caps, expect.errno, expect.errno_not))  # fmt: skip
-
-
-def lost_output(result: Any) -> bool:
-    """A failed step that exited but printed nothing while its checks read its output: the engine may have
-    lost a short-lived exec's output under load (moby#27289), which must not cost a student points."""
-    for run in (result.control, result.main):
-        for sr in run.steps if run is not None else ():
-            seen = sr.observed
-            silent = seen.exit_code is not None and not seen.stdout and not seen.stderr
-            if not sr.ok and silent and _needs_output(sr.step.expect):
-                return True
-    return False
-
-
-def _rerun(request: pytest.FixtureRequest, item: GradeItem, values: dict[str, Any], first: Any) -> Any:
-    """Run the case once more; keep the second outcome unless it shows the same symptom."""
-    from hardlab.engine import run_case
-    from hardlab.inputs import bind
-    from hardlab.plugin import STATE
-
-    state = request.config.stash[STATE]
-    client = request.getfixturevalue("hardlab_client")
-    second = run_case(client, item.case, item.scenario.path.parent, state["run_id"], state["owner"],
-                      bind(item.scenario, values))  # fmt: skip
-    item.user_properties.append(("hardlab_rerun", "lost output"))
-    return first if lost_output(second) and report.verdict(second) else second
 
 
 def _control_key(item: GradeItem, values: dict[str, Any]) -> Path | None:

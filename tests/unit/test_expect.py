@@ -226,3 +226,18 @@ def test_a_status_only_step_from_a_scenario_file(load_scenario) -> None:
         "/proc status Seccomp", "/proc status NoNewPrivs", "CapEff capabilities", "CapAmb capabilities",
     ]  # fmt: skip
     assert result.ok, result.checks
+
+
+def test_output_lost_only_for_a_silent_failing_exec_whose_checks_read_output() -> None:
+    # moby#27289: under load the engine can drop a short exec's output; the engine re-runs such a step once.
+    from hardlab.expect import output_lost
+    from hardlab.schema import Expectation, Step
+
+    refused = Step("chown", "exec", ("chown", "1", "f"), None, 10.0, False,
+                   Expectation(exit_code=(1,), stderr_contains=("Operation not permitted",)), None, None)  # fmt: skip
+    assert output_lost(evaluate(refused, Observed(1, "", "")))
+    assert not output_lost(evaluate(refused, Observed(0, "", "changed")))
+    assert not output_lost(evaluate(refused, Observed(1, "", "chown: f: Operation not permitted")))  # it held
+    only_exit = Step("x", "exec", ("true",), None, 10.0, False, Expectation(exit_code=(1,)), None, None)
+    assert not output_lost(evaluate(only_exit, Observed(0, "", "")))
+    assert not output_lost(evaluate(refused, Observed(None, "", "", timed_out=True)))

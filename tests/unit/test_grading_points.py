@@ -107,19 +107,3 @@ def test_summary_html_escapes_untrusted_text() -> None:
     page = summary_html(grades(records, COURSE))
     assert "<script>x</script>" not in page and "&lt;script&gt;" in page
     assert "Course &lt;1&gt;" in page
-
-
-def test_lost_output_is_recognised() -> None:
-    from hardlab.engine import CaseResult, RunResult
-    from hardlab.expect import Observed, evaluate
-    from hardlab.grading_plugin import lost_output
-    from hardlab.schema import Expectation, Step
-
-    step = Step("chown is refused", "exec", ("chown", "1", "f"), None, 10.0, False,
-                Expectation(exit_code=(1,), stderr_contains=("Operation not permitted",)), None, None)  # fmt: skip
-    silent = RunResult(steps=[evaluate(step, Observed(1, "", ""))])
-    said_it = RunResult(steps=[evaluate(step, Observed(0, "", "changed"))])
-    assert lost_output(CaseResult(None, "img", {}, silent))  # type: ignore[arg-type]
-    assert not lost_output(CaseResult(None, "img", {}, said_it))  # type: ignore[arg-type]
-    only_exit = Step("x", "exec", ("true",), None, 10.0, False, Expectation(exit_code=(1,)), None, None)
-    assert not lost_output(CaseResult(None, "img", {}, RunResult(steps=[evaluate(only_exit, Observed(0, "", ""))])))  # type: ignore[arg-type]
