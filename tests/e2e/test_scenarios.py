@@ -12,7 +12,7 @@ pytestmark = pytest.mark.e2e
 def test_seed_pack_subset_passes_under_xdist(run_hardlab, docker_client) -> None:
     out = run_hardlab("scenarios/seccomp/custom-profiles.toml", "scenarios/hardening", "-n", "2")
     assert out.code == 0, out.output
-    assert out.summary["totals"]["passed"] == 9, out.summary["totals"]
+    assert out.summary["totals"]["passed"] == 10, out.summary["totals"]
     chown = out.result("deny-chown")
     stderr = [e["stderr"] for e in chown["evidence"] if e["step"] == "chown is refused"]
     assert stderr == ["chown: test.txt: Operation not permitted\n"]
