@@ -150,6 +150,24 @@ class Vm:
             partial.rename(target)
         return target
 
+    def ensure_data_disk(self) -> Path | None:
+        """A sparse ext4 image for the guest's /var/lib/docker: lab images imported once stay imported."""
+        if os.environ.get("HARDLAB_VM_DATA_DISK", "1") == "0":
+            return None
+        data = self.cache / f"docker-data-{self.keys().disk}.img"
+        if data.is_file():
+            return data
+        partial = data.with_suffix(".partial")
+        done = subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "hardlab-docker", str(partial), "16G"],
+                              capture_output=True, text=True)  # fmt: skip
+        if done.returncode != 0:
+            raise VmError(f"mkfs.ext4 of the engine data disk failed: {done.stderr.strip()[-500:]}")
+        partial.rename(data)
+        for stale in self.cache.glob("docker-data-*.img"):
+            if stale != data and not _in_use_by_other_qemu(stale):
+                stale.unlink(missing_ok=True)
+        return data
+
     def ensure_lab_tarballs(self) -> None:
         """The lab images' rootfs tarballs, built here: the guest has no mirror, it only `docker import`s them."""
         from hardlab import images
@@ -246,8 +264,13 @@ class Vm:
         self.console.write_bytes(b"")  # this boot's console only
         self.qmp.unlink(missing_ok=True)
         shares = {"hardlab": self.repo, "spool": self.spool, "hostcache": vm_plan.cache_root(), "pydeps": pydeps}
+        data = self.ensure_data_disk()
+        shared = data is not None and _in_use_by_other_qemu(data)
+        if shared:
+            self.say("another lab VM holds the engine data disk: this one writes to a throw-away overlay")
         plan = QemuPlan(kernel=disk / "vmlinuz", initrd=disk / "initrd.img", disk=disk / "disk.qcow2",
                         console_log=self.console, qmp_socket=self.qmp, shares=shares, accel=accel,
+                        data_disk=data, data_ephemeral=shared,
                         cpus=int(os.environ.get("HARDLAB_VM_CPUS", "2")),
                         memory_mb=int(os.environ.get("HARDLAB_VM_MEMORY_MB", "3072")))  # fmt: skip
         shown = self.console.relative_to(self.repo) if self.console.is_relative_to(self.repo) else self.console
@@ -299,7 +322,7 @@ class Vm:
             return False
         if self.spool.is_dir():
             (self.spool / "poweroff").touch()
-        if not _wait_gone(pid, 10):
+        if not _wait_gone(pid, 45):  # the guest stops dockerd and syncs its data disk first
             self._kill()
         self.pidfile.unlink(missing_ok=True)
         self.qmp.unlink(missing_ok=True)
@@ -392,6 +415,21 @@ def _wait_gone(pid: int, seconds: float) -> bool:
             if os.waitpid(pid, os.WNOHANG)[0] == pid:
                 return True
         time.sleep(0.1)
+    return False
+
+
+def _in_use_by_other_qemu(path: Path) -> bool:
+    """Whether a running qemu has this image on its command line (qemu would refuse a second writer)."""
+    needle = f"file={path},".encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"qemu-system" in cmdline and needle in cmdline:
+            return True
     return False
 
 

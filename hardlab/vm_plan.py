@@ -82,6 +82,8 @@ class QemuPlan:
     console_log: Path
     qmp_socket: Path
     shares: dict[str, Path] = field(default_factory=dict)
+    data_disk: Path | None = None  # the engine's /var/lib/docker, kept between boots
+    data_ephemeral: bool = False  # another VM holds the data disk: see it, but write to a temp overlay
     accel: str = "tcg"
     cpus: int = 2
     memory_mb: int = 3072
@@ -94,6 +96,9 @@ class QemuPlan:
         args += ["-kernel", str(self.kernel), "-initrd", str(self.initrd), "-append", self.cmdline]
         # snapshot=on: the guest's writes go to a temp file qemu drops at exit, so every boot is pristine.
         args += ["-drive", f"file={self.disk},if=virtio,format=qcow2,snapshot=on"]
+        if self.data_disk is not None:
+            snapshot = "on" if self.data_ephemeral else "off"
+            args += ["-drive", f"file={self.data_disk},if=virtio,format=raw,snapshot={snapshot}"]
         for index, (tag, path) in enumerate(sorted(self.shares.items())):
             args += ["-virtfs", f"local,path={path},mount_tag={tag},security_model=none,id=fs{index}"]
         args += ["-nic", "none", "-display", "none", "-no-reboot", "-serial", f"file:{self.console_log}"]

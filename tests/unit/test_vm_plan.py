@@ -65,6 +65,17 @@ def test_qemu_boots_the_kernel_with_apparmor_on_a_pristine_disk(tmp_path: Path) 
     assert "-no-reboot" in argv
 
 
+def test_engine_data_disk_persists_unless_another_vm_holds_it(tmp_path: Path) -> None:
+    base = dict(kernel=tmp_path / "k", initrd=tmp_path / "i", disk=tmp_path / "d.qcow2",
+                console_log=tmp_path / "c", qmp_socket=tmp_path / "q")  # fmt: skip
+    assert not any("docker.img" in a for a in QemuPlan(**base).argv())
+    kept = QemuPlan(**base, data_disk=tmp_path / "docker.img").argv()
+    assert f"file={tmp_path / 'docker.img'},if=virtio,format=raw,snapshot=off" in kept
+    shared = QemuPlan(**base, data_disk=tmp_path / "docker.img", data_ephemeral=True).argv()
+    assert f"file={tmp_path / 'docker.img'},if=virtio,format=raw,snapshot=on" in shared
+    assert "/dev/vdb" in (vm_plan.RECIPE / "guest-init").read_text()
+
+
 def test_accelerator_arguments(tmp_path: Path) -> None:
     tcg = _plan("tcg", tmp_path)
     assert tcg[tcg.index("-accel") + 1] == "tcg,thread=multi" and tcg[tcg.index("-cpu") + 1] == "max"
