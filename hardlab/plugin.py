@@ -115,8 +115,13 @@ def _client(config: pytest.Config) -> Any:
     state = config.stash[STATE]
     if state["client"] is None:
         state["client"] = connect()
+        _engine_marker(state["run_id"]).touch()  # tells the xdist controller this run has containers to sweep
         sweep_dead(state["client"])  # leftovers of runs whose owner died (kill -9, crashed CI)
     return state["client"]
+
+
+def _engine_marker(run_id: str) -> Path:
+    return Path(tempfile.gettempdir()) / f"hardlab-run-{run_id}.engine"
 
 
 @pytest.fixture(scope="session")
@@ -213,6 +218,7 @@ class _Recorder:
             self.summary.add(report)
 
 
+@pytest.hookimpl(trylast=True)  # after xdist has stopped its workers, so nothing starts behind the sweep
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state = config.stash[STATE]
@@ -222,10 +228,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         drain()
     if hasattr(config, "workerinput"):
         return
+    marker = _engine_marker(state["run_id"])
+    if marker.exists():  # some process of this run talked to the engine: sweep even if no report came back
+        _sweep_run(state)
+        marker.unlink(missing_ok=True)
     summary: Summary = state["summary"]
     if not summary.records:
         return
-    _sweep_run(state)
     host = _read_host(state["run_id"])
     path = config.getoption("hardlab_report")
     if path:
