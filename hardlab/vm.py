@@ -561,12 +561,13 @@ def main(argv: list[str]) -> int:
             if "--json" in rest:
                 print(json.dumps(status, indent=2))
             else:
-                for key, value in status.items():
-                    print(f"{key:<12} {value}")
+                print("\n".join(f"{key:<12} {value}" for key, value in status.items()))
             return 0
     except VmError as exc:
         print(f"hardlab vm {action}: {exc}", file=sys.stderr)
         return 3
+    except BrokenPipeError:  # `hardlab vm status | head`
+        return 0
     except KeyboardInterrupt:
         if action == "up":  # a half-booted VM is of no use to anyone
             vm._kill()

@@ -151,7 +151,8 @@ def _script(run_id: str, command: list[str], before: list[str] | None = None) ->
 def guest_job(pytest_args: list[str], run_id: str) -> str:
     """The bash script the guest runs for `hardlab vm run`: the suite, its reports under reports/vm."""
     reports = f"{GUEST_REPO}/{GUEST_REPORTS}"
-    args = pytest_args or ["scenarios"]
+    # `hardlab vm run -m apparmor` means the scenario pack, not the project's own tests: without a path, add one.
+    args = list(pytest_args) if _names_a_path(pytest_args) else ["scenarios", *pytest_args]
     pytest = [
         "python3", "-m", "pytest", "-p", "no:cacheprovider", "-o", "junit_suite_name=hardlab-vm",
         f"--junitxml={reports}/junit.xml", f"--alluredir={reports}/allure-results",
@@ -159,6 +160,10 @@ def guest_job(pytest_args: list[str], run_id: str) -> str:
     ]  # fmt: skip
     before = [f"mkdir -p {reports}", f"python3 -m hardlab.vm_guest facts > {reports}/guest-facts.json || true"]
     return _script(run_id, pytest, before)
+
+
+def _names_a_path(args: list[str], repo: Path = REPO) -> bool:
+    return any(not a.startswith("-") and (repo / a.split("::")[0]).exists() for a in args)
 
 
 def guest_command(argv: list[str], run_id: str) -> str:

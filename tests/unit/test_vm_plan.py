@@ -109,8 +109,12 @@ def test_guest_job_runs_pytest_with_reports_under_reports_vm() -> None:
     assert last.startswith("python3 -m pytest -p no:cacheprovider")
     assert "--junitxml=/hardlab/reports/vm/junit.xml" in last
     assert "--hardlab-report=/hardlab/reports/vm/summary.json" in last
-    assert last.endswith("-m apparmor -k 'nmap or nginx'"), "pytest args pass through, shell-quoted"
+    assert last.endswith("scenarios -m apparmor -k 'nmap or nginx'"), "pytest args pass through, shell-quoted"
     assert vm_plan.guest_job([], "r").strip().endswith(" scenarios")
+    assert vm_plan.guest_job(["-m", "apparmor"], "r").strip().endswith(" scenarios -m apparmor")
+    assert vm_plan.guest_job(["scenarios/apparmor/nmap.toml::nmap-denied"], "r").strip().endswith(
+        " scenarios/apparmor/nmap.toml::nmap-denied"
+    )
 
 
 def test_guest_command_runs_one_command_with_the_suite_environment() -> None:
