@@ -62,7 +62,7 @@ def resolve(image: str) -> str:
 
 
 @contextmanager
-def _lock() -> Iterator[None]:
+def lock() -> Iterator[None]:
     """One builder at a time across xdist workers and concurrent runs on this machine."""
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / ".lock", "w") as handle:
@@ -90,32 +90,42 @@ def ensure(client: Any, image: str, log: Any = sys.stderr) -> str:
         return ref
     if _exists(client, ref):
         return ref
-    with _lock():
+    with lock():
         if not _exists(client, ref):  # another worker may have built it while we waited
             _build(client, image[len(PREFIX) :], ref, log)
     return ref
 
 
+def tarball_path(name: str) -> Path:
+    return CACHE / f"{name}-{recipe_hash(name)}.tar"
+
+
+def build_tarball(name: str, log: Any = sys.stderr) -> Path:
+    """The recipe's rootfs as a cached tarball, built if missing (callers hold `lock()`)."""
+    tarball = tarball_path(name)
+    if tarball.is_file():
+        return tarball
+    if os.geteuid() != 0:
+        raise ImageError(f"building {PREFIX}{name} needs root (the recipe makes a rootfs owned by root)")
+    print(f"hardlab: building {PREFIX}{name} from Debian packages (once; cached in {CACHE})", file=log, flush=True)
+    with tempfile.TemporaryDirectory(prefix=f"hardlab-{name}-") as tmp:
+        rootfs = Path(tmp) / "rootfs"
+        rootfs.mkdir()
+        recipe = RECIPES / name / "recipe.sh"
+        done = subprocess.run(["bash", str(recipe), str(rootfs)], capture_output=True, text=True)
+        if done.returncode != 0:
+            why = (done.stderr or done.stdout).strip()[-2000:]
+            raise ImageError(f"recipe {recipe} failed ({done.returncode}): {why}")
+        partial = tarball.with_suffix(".partial")
+        subprocess.run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(partial), "."], check=True)
+        partial.rename(tarball)
+    return tarball
+
+
 def _build(client: Any, name: str, ref: str, log: Any) -> None:
     repo, tag = ref.split(":")
-    tarball = CACHE / f"{name}-{tag}.tar"
     started = time.monotonic()
-    if not tarball.is_file():
-        if os.geteuid() != 0:
-            raise ImageError(f"building {PREFIX}{name} needs root (the recipe makes a rootfs owned by root)")
-        print(f"hardlab: building {PREFIX}{name} from Debian packages (once; cached as {ref})", file=log, flush=True)
-        with tempfile.TemporaryDirectory(prefix=f"hardlab-{name}-") as tmp:
-            rootfs = Path(tmp) / "rootfs"
-            rootfs.mkdir()
-            done = subprocess.run(
-                ["bash", str(RECIPES / name / "recipe.sh"), str(rootfs)], capture_output=True, text=True
-            )
-            if done.returncode != 0:
-                raise ImageError(f"recipe {RECIPES / name / 'recipe.sh'} failed ({done.returncode}): "
-                                 f"{(done.stderr or done.stdout).strip()[-2000:]}")  # fmt: skip
-            partial = tarball.with_suffix(".partial")
-            subprocess.run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(partial), "."], check=True)
-            partial.rename(tarball)
+    tarball = build_tarball(name, log)
     with open(tarball, "rb") as data:
         client.api.import_image_from_data(
             data.read(),

@@ -173,22 +173,13 @@ class Vm:
         from hardlab import images
 
         for name in images.recipe_names():
-            tarball = images.CACHE / f"{name}-{images.recipe_hash(name)}.tar"
-            if tarball.is_file():
+            if images.tarball_path(name).is_file():
                 continue
-            with images._lock(), self.phase(f"lab image {name} rootfs"):
-                if tarball.is_file():
-                    continue
-                with tempfile.TemporaryDirectory(prefix=f"hardlab-{name}-") as tmp:
-                    rootfs = Path(tmp) / "rootfs"
-                    rootfs.mkdir()
-                    recipe = images.RECIPES / name / "recipe.sh"
-                    done = subprocess.run(["bash", str(recipe), str(rootfs)], capture_output=True, text=True)
-                    if done.returncode != 0:
-                        raise VmError(f"{recipe} failed: {(done.stderr or done.stdout).strip()[-1200:]}")
-                    partial = tarball.with_suffix(".partial")
-                    subprocess.run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(partial), "."], check=True)
-                    partial.rename(tarball)
+            with images.lock(), self.phase(f"lab image {name} rootfs"):
+                try:
+                    images.build_tarball(name, self.out)
+                except images.ImageError as exc:
+                    raise VmError(str(exc)) from None
 
     # -- accel ----------------------------------------------------------------------------------------------
     def accel(self, disk: Path) -> str:
