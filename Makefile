@@ -4,13 +4,29 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 N      ?= 2
 
-.PHONY: run test setup engine images lint bench clean audit grade bench-grading
+.PHONY: run test setup engine images lint bench clean audit grade bench-grading vm-up vm-run vm-down test-vm
 
 run: setup engine images
 	$(BIN)/hardlab run -n $(N)
+	$(if $(filter 1,$(VM)),$(BIN)/hardlab vm run $(VM_ARGS))
 
+# The VM tests boot qemu (TCG on 2 cores): they run on their own in test-vm, not beside the rest.
 test: setup engine images
-	$(BIN)/python -m pytest tests -n $(N)
+	$(BIN)/python -m pytest tests -n $(N) --ignore=tests/e2e/test_vm.py
+
+# The AppArmor and --privileged packs in a disposable Debian VM (make run VM=1 adds this to the main job).
+VM_ARGS ?= scenarios/apparmor scenarios/privileged
+vm-up: setup
+	$(BIN)/hardlab vm up
+
+vm-run: setup
+	$(BIN)/hardlab vm run $(VM_ARGS)
+
+vm-down: setup
+	$(BIN)/hardlab vm down
+
+test-vm: setup
+	$(BIN)/python -m pytest tests/e2e/test_vm.py -p no:cacheprovider -rs
 
 setup: $(VENV)/.installed
 
