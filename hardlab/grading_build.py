@@ -8,7 +8,6 @@ carries the run's labels, and is removed (containers at once, images when the ru
 
 from __future__ import annotations
 
-import fcntl
 import io
 import json
 import os
@@ -25,6 +24,7 @@ import docker.types
 import requests.exceptions
 
 from hardlab import labels
+from hardlab.flock import file_lock
 from hardlab.grading_course import Limits
 from hardlab.grading_submit import copy_args
 
@@ -43,8 +43,7 @@ def build(client: Any, spec: dict[str, Any], limits: Limits, run_id: str, owner:
     """The image built from `spec` (see grading_plan), tagged by its content; built once per run."""
     tag = tag_for(spec["key"], run_id)
     lock = Path(tempfile.gettempdir()) / f"hardlab-grade-build-{spec['key']}-{run_id}.lock"
-    with open(lock, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # xdist workers grading the same submission build it once
+    with file_lock(lock):  # xdist workers grading the same submission build it once
         failed = lock.with_suffix(".failed")
         if failed.is_file():  # the other check of the same submission already tried: same answer, no rebuild
             raise BuildError(failed.read_text())

@@ -7,19 +7,18 @@ never rebuilt. Rootfs tarballs are cached on disk too, so a reset engine re-impo
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from hardlab import labels
+from hardlab.flock import file_lock
 
 LABS = Path(os.environ.get("HARDLAB_LABS", Path(__file__).resolve().parent.parent / "labs"))
 RECIPES = LABS / "images"
@@ -61,16 +60,9 @@ def resolve(image: str) -> str:
     return tag_for(name)
 
 
-@contextmanager
-def lock() -> Iterator[None]:
+def lock() -> AbstractContextManager[None]:
     """One builder at a time across xdist workers and concurrent runs on this machine."""
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with open(CACHE / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(CACHE / ".lock")
 
 
 def _exists(client: Any, tag: str) -> bool:

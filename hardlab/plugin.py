@@ -5,7 +5,6 @@ Registered by the repo's conftest.py and exposed as the `hardlab` pytest11 entry
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
@@ -17,6 +16,7 @@ import pytest
 
 from hardlab import labels
 from hardlab.collect import ScenarioFile
+from hardlab.flock import file_lock
 from hardlab.report import HOST_FEATURE_MISSING, Summary, evidence
 
 STATE = pytest.StashKey[dict[str, Any]]()
@@ -137,8 +137,7 @@ def hardlab_host(pytestconfig: pytest.Config, hardlab_client: Any) -> Any:
 
     run_id = pytestconfig.stash[STATE]["run_id"]
     cache = Path(tempfile.gettempdir()) / f"hardlab-host-{run_id}.json"
-    with open(cache.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with file_lock(cache.with_suffix(".lock")):
         if cache.is_file():
             return HostFacts.from_json(cache.read_text())
         facts = probe(hardlab_client)

@@ -8,12 +8,12 @@ container with no network, then committing it. Cached by the base image's id, la
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 from pathlib import Path
 from typing import Any
 
 from hardlab import labels
+from hardlab.flock import file_lock
 
 REPOSITORY = "hardlab-scan/tools-slim"  # not under hardlab/: images.prune_stale only knows recipe tags
 PURGE = (
@@ -44,8 +44,7 @@ def ensure_slim(client: Any, base: str) -> str:
     tag = slim_tag(base_image.id)
     lock_dir = Path(os.environ.get("HARDLAB_CACHE", Path.home() / ".cache" / "hardlab"))
     lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / ".scan-slim.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # xdist workers: one builds, the others find it built
+    with file_lock(lock_dir / ".scan-slim.lock"):  # xdist workers: one builds, the others find it built
         try:
             client.images.get(tag)
             return tag

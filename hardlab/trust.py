@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -30,6 +29,8 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from hardlab.flock import file_lock
 
 HOST = "127.0.0.1"
 PACKAGES = {"docker-registry": "docker-registry", "notary-server": "notary", "openssl": "openssl"}
@@ -98,8 +99,7 @@ def ensure_tools(install: bool = True) -> None:
         )
     state_root().mkdir(parents=True, exist_ok=True)
     # xdist workers may all get here at once: one installs, the others wait on the lock and re-check.
-    with (state_root() / "apt.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with file_lock(state_root() / "apt.lock"):
         need = missing_tools()
         if not need:
             return

@@ -9,7 +9,6 @@ qemu is tracked by a PID file and reaped on `down`, on failure and on Ctrl-C.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import platform
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import TextIO
 
 from hardlab import vm_plan
+from hardlab.flock import file_lock
 from hardlab.vm_plan import REPO, Keys, QemuPlan
 
 QEMU = "qemu-system-x86_64"
@@ -100,7 +100,7 @@ class Vm:
         reason = vm_plan.skip_reason(shutil.which(QEMU), mirror_error(), False, os.geteuid() == 0)
         if reason:
             raise VmError(reason)
-        with _flock(self.cache / ".lock"):
+        with file_lock(self.cache / ".lock"):
             if (disk / "disk.qcow2").is_file():  # another `up` built it while we waited
                 return disk
             rootfs = self.cache / f"rootfs-{keys.rootfs}"
@@ -135,7 +135,7 @@ class Vm:
         target = self.cache / f"pydeps-{self.keys().pydeps}"
         if (target / ".complete").is_file():
             return target
-        with _flock(self.cache / ".lock"), self.phase("python deps for the guest"):
+        with file_lock(self.cache / ".lock"), self.phase("python deps for the guest"):
             partial = target.with_suffix(".partial")
             shutil.rmtree(partial, ignore_errors=True)
             pip = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--target",
@@ -234,7 +234,7 @@ class Vm:
     def up(self, timeout: float = BOOT_TIMEOUT) -> bool:
         """Boot unless already up; True when this call booted it (so the caller owns stopping it)."""
         self.state.mkdir(parents=True, exist_ok=True)
-        with _flock(self.state / ".lock"):
+        with file_lock(self.state / ".lock"):
             if self.running_pid() and self.ready():
                 self.say(f"already up (pid {self.running_pid()})")
                 return False
@@ -383,17 +383,6 @@ class Vm:
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _flock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _wait_gone(pid: int, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
