@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 REPORTS = Path("reports")
@@ -15,14 +14,8 @@ def main_run(argv: list[str]) -> int:
     import pytest
 
     from hardlab import images
-    from hardlab.engine import EngineError, connect
 
-    try:
-        client = connect()
-        for name in images.recipe_names():
-            images.ensure(client, images.PREFIX + name)
-    except (EngineError, images.ImageError) as exc:
-        print(f"hardlab run: {exc}", file=sys.stderr)
+    if not images.ensure_all("hardlab run"):
         return 2
     REPORTS.mkdir(exist_ok=True)
     has_paths = any(not a.startswith("-") and Path(a.split("::")[0]).exists() for a in argv)

@@ -99,16 +99,7 @@ def _grade(args: argparse.Namespace, course: grading_course.Course, work: Path) 
 
 
 def _images_ready() -> bool:
-    from hardlab.engine import EngineError, connect
-
-    try:
-        client = connect()
-        for name in images.recipe_names():
-            images.ensure(client, images.PREFIX + name)
-    except (EngineError, images.ImageError) as exc:
-        print(f"hardlab grade: {exc}", file=sys.stderr)
-        return False
-    return True
+    return images.ensure_all("hardlab grade")
 
 
 def _pytest(args: argparse.Namespace, work: Path, plan_file: Path) -> int:

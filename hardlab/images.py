@@ -130,6 +130,20 @@ def _build(client: Any, name: str, ref: str, log: Any) -> None:
     print(f"hardlab: {PREFIX}{name} ready as {ref} in {time.monotonic() - started:.1f}s", file=log, flush=True)
 
 
+def ensure_all(prog: str, log: Any = sys.stderr) -> bool:
+    """Connect and make sure every lab image exists (building what is missing); False after saying why."""
+    from hardlab.engine import EngineError, connect
+
+    try:
+        client = connect()
+        for name in recipe_names():
+            ensure(client, PREFIX + name, log)
+    except (EngineError, ImageError) as exc:
+        print(f"{prog}: {exc}", file=log)
+        return False
+    return True
+
+
 def prune_stale(client: Any) -> list[str]:
     """Remove lab images of recipes that have since changed (their tag no longer matches)."""
     current = {tag_for(n) for n in recipe_names()}
@@ -147,7 +161,7 @@ def prune_stale(client: Any) -> list[str]:
 
 def main(argv: list[str]) -> int:
     """`hardlab images build [NAME...]` | `hardlab images list` | `hardlab images prune`."""
-    from hardlab.engine import connect
+    from hardlab.engine import EngineError, connect
 
     action = argv[0] if argv else "build"
     if action not in {"build", "list", "prune"}:
@@ -165,7 +179,7 @@ def main(argv: list[str]) -> int:
             return 0
         for name in names:
             ensure(client, PREFIX + name)
-    except ImageError as exc:
+    except (EngineError, ImageError) as exc:
         print(f"hardlab images: {exc}", file=sys.stderr)
         return 2
     return 0
