@@ -76,21 +76,10 @@ class CaseItem(pytest.Function):
     scenario: schema.Scenario
     case: schema.Case
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
         if isinstance(excinfo.value, CaseFailure):
             return str(excinfo.value)
-        return super().repr_failure(excinfo, style)
-
-    def _repr_failure_py(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        # Setup-phase errors (engine down, image missing) read as a sentence, not a traceback into hardlab.
-        from hardlab.engine import EngineError
-        from hardlab.images import ImageError
-
-        if isinstance(excinfo.value, (EngineError, ImageError)):
-            return (
-                f"HARNESS ERROR (not a security finding): {excinfo.value}\ncase: {self.scenario.path}:{self.case.line}"
-            )
-        return super()._repr_failure_py(excinfo, style)
+        return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, (self.case.line or 1) - 1, f"{self.scenario.id}::{self.case.id}"

@@ -17,7 +17,7 @@ import pytest
 from hardlab import labels
 from hardlab.collect import ScenarioFile
 from hardlab.flock import file_lock
-from hardlab.report import HOST_FEATURE_MISSING, Summary, evidence
+from hardlab.report import HARNESS_ERROR, HOST_FEATURE_MISSING, Summary, evidence
 
 STATE = pytest.StashKey[dict[str, Any]]()
 
@@ -127,7 +127,12 @@ def _engine_marker(run_id: str) -> Path:
 @pytest.fixture(scope="session")
 def hardlab_client(pytestconfig: pytest.Config) -> Any:
     """A docker-py client that has answered a ping (the session's one connection)."""
-    return _client(pytestconfig)
+    from hardlab.engine import EngineError
+
+    try:
+        return _client(pytestconfig)
+    except EngineError as exc:
+        pytest.fail(f"HARNESS ERROR (not a security finding): {exc}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -176,6 +181,9 @@ def hardlab_case_run(request: pytest.FixtureRequest, hardlab_client: Any, hardla
             pytest.fail("STRICT: " + "; ".join(missing), pytrace=False)
         pytest.skip("; ".join(missing))
     state = request.config.stash[STATE]
+    from hardlab.engine import EngineError
+    from hardlab.images import ImageError
+
     try:
         values = bind(scenario, getattr(item, "hardlab_inputs", None) or _overrides(request.config))
         if case.runner == "host":
@@ -184,6 +192,10 @@ def hardlab_case_run(request: pytest.FixtureRequest, hardlab_client: Any, hardla
             result = run_case(hardlab_client, case, scenario.path.parent, state["run_id"], state["owner"], values)
     except InputError as exc:
         return exc
+    except (EngineError, ImageError) as exc:
+        # Engine down, image missing: a setup ERROR that reads as a sentence, never a failed security check.
+        item.user_properties.append(("hardlab_class", HARNESS_ERROR))
+        pytest.fail(f"HARNESS ERROR (not a security finding): {exc}\ncase: {scenario.path}:{case.line}", pytrace=False)
     item.user_properties.append(("hardlab_evidence", json.dumps(evidence(result))))
     return result
 
