@@ -43,7 +43,7 @@ images: setup engine
 	$(BIN)/hardlab images build
 
 lint: setup
-	$(BIN)/ruff check hardlab tests bench conftest.py fixtures
+	$(BIN)/ruff check hardlab tests bench conftest.py
 
 # Nightly host audit of the local engine (AUDIT_ARGS="--profile labs/audit/hardened.toml --strict", ...).
 audit: setup engine

@@ -5,7 +5,7 @@
 
 Runs N identical probes (read PID 1's Seccomp line in lab:busybox) three ways, sequentially:
   raw      `docker run --rm IMAGE sh -c ...`  (the CLI a student would type)
-  engine   hardlab.engine.run_case            (create, start, exec, remove through docker-py)
+  engine   hardlab.engine.runner.run_case         (create, start, exec, remove through docker-py)
   pytest   `pytest` on a scenario with N cases (everything: collection, fixtures, reports)
 and prints seconds per probe and the ratios. Target: engine/raw <= 1.25.
 """
@@ -21,8 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hardlab import images, labels, schema  # noqa: E402
-from hardlab.engine import connect, drain, run_case, sweep_run  # noqa: E402
+from hardlab.engine import images, labels  # noqa: E402
+from hardlab.engine.runner import connect, drain, run_case, sweep_run  # noqa: E402
+from hardlab.spec import schema  # noqa: E402
 
 PROBE = "grep Seccomp: /proc/1/status"
 SCENARIO = """schema_version = 1

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hardlab import vm_apparmor
+from hardlab.system import apparmor as vm_apparmor
 
 PROFILES = Path(__file__).resolve().parents[2] / "labs" / "apparmor"
 # What the TOML cases here reference by name: /usr/bin/nmap (exercise 11.05) and docker-nginx.

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hardlab import labels, vm_apparmor
+from hardlab.engine import labels
+from hardlab.system import apparmor as vm_apparmor
 
 pytestmark = [pytest.mark.apparmor]
 
@@ -95,8 +96,7 @@ def test_engine_without_apparmor_is_never_reported_as_enforcing(hardlab_client, 
 
 
 def _image(client) -> str:
-    from hardlab import images
-
+    from hardlab.engine import images
     return images.ensure(client, "lab:busybox")
 
 

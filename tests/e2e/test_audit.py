@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from hardlab import dockerd, images, labels
+from hardlab.engine import dockerd, images, labels
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILES = Path(__file__).resolve().parent / "audit_profiles"

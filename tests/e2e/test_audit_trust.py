@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from hardlab import audit_behave, trust
-from hardlab.audit_model import judge
-from hardlab.audit_profile import HostProfile
-from hardlab.audit_targets import DEFAULT_URL, Target
+from hardlab.audit import behave as audit_behave
+from hardlab.audit.model import judge
+from hardlab.audit.profile import HostProfile
+from hardlab.audit.targets import DEFAULT_URL, Target
+from hardlab.trust import lab as trust
 
 HARDENED = HostProfile(name="hardened", require=frozenset({"content-trust"}))
 REFUSAL = '"No valid trust data for unsigned"'

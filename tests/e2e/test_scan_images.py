@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from hardlab import scan
-from hardlab.scan import Gate, match, scan_target
-from hardlab.scan_feed import Severity, load_feed
-from hardlab.scan_image import read_image
-from hardlab.scan_inventory import NoPackageDatabase
+from hardlab.scan import run as scan
+from hardlab.scan.feed import Severity, load_feed
+from hardlab.scan.image import read_image
+from hardlab.scan.inventory import NoPackageDatabase
+from hardlab.scan.run import Gate, match, scan_target
 
 docker = pytest.importorskip("docker")
 
@@ -31,8 +31,7 @@ def client():
 
 
 def _lab_image(client, name: str) -> str:
-    from hardlab import images
-
+    from hardlab.engine import images
     try:
         return images.ensure(client, f"lab:{name}")
     except images.ImageError as exc:
@@ -46,7 +45,7 @@ def tools_image(client) -> str:
 
 @pytest.fixture(scope="module")
 def slim_image(client, tools_image: str) -> str:
-    from hardlab.scan_lab import ensure_slim
+    from hardlab.scan.lab import ensure_slim
 
     return ensure_slim(client, tools_image)
 

@@ -77,7 +77,7 @@ def test_invalid_file_is_one_collection_error_and_the_rest_runs(run_hardlab) -> 
 
 
 def test_privileged_cases_skip_naming_the_host_limit(run_hardlab, docker_client) -> None:
-    from hardlab.host import probe
+    from hardlab.engine.probe import probe
 
     facts = probe(docker_client)
     out = run_hardlab("scenarios/privileged", "--hardlab-strict" if False else "-q")

@@ -11,10 +11,10 @@ import urllib.request
 
 import pytest
 
-from hardlab.trust import TrustLab, TrustRepos, push
+from hardlab.trust.lab import TrustLab, TrustRepos, push
 
 # The lead registers fixtures.trust from conftest.py; naming it here keeps this file runnable on its own.
-pytest_plugins = ["fixtures.trust"]
+pytest_plugins = ["hardlab.pytest.trustlab"]
 
 pytestmark = pytest.mark.usefixtures("trust_repos")
 

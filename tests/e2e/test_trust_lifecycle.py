@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from hardlab import trust
-from hardlab.trust import TrustLab, start_lab, stop_pid
+from hardlab.trust import lab as trust
+from hardlab.trust.lab import TrustLab, start_lab, stop_pid
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -56,7 +56,7 @@ def test_ctrl_c_stops_the_servers(tmp_path: Path) -> None:
     # A separate Python that starts a lab, reports its PIDs, then gets SIGINT (what Ctrl-C sends).
     code = (
         "import json, sys, time\n"
-        "from hardlab.trust import start_lab\n"
+        "from hardlab.trust.lab import start_lab\n"
         "with start_lab() as lab:\n"
         "    print(json.dumps({'pids': lab.pids, 'dir': str(lab.state_dir)}), flush=True)\n"
         "    time.sleep(60)\n"

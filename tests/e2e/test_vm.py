@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from hardlab import vm, vm_plan
+from hardlab.vm import machine as vm
+from hardlab.vm import plan as vm_plan
 
 pytestmark = [pytest.mark.e2e]
 

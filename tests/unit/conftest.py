@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hardlab import schema
+from hardlab.spec import schema
 
 HEADER = """\
 schema_version = 1

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from hardlab import audit_checks as ac
-from hardlab import audit_model as m
-from hardlab import audit_report, audit_targets
-from hardlab.audit_profile import DEFAULT, HostProfile, ProfileError, parse
+from hardlab.audit import checks as ac
+from hardlab.audit import model as m
+from hardlab.audit import report as audit_report
+from hardlab.audit import targets as audit_targets
+from hardlab.audit.profile import DEFAULT, HostProfile, ProfileError, parse
 
 PROFILE = HostProfile(name="prod", require=frozenset({"userns-remap"}), waive={"2.15": "swarm nodes (OPS-12)"})
 
@@ -352,7 +353,7 @@ def test_client_trust_reads_environment_then_etc_environment(
 
 @pytest.mark.parametrize("env", [{"DOCKER_CONTENT_TRUST": "1"}, {"DOCKER_CONTENT_TRUST": "true"}])
 def test_client_trust_reads_exactly_as_the_config_check(env: dict[str, str]) -> None:
-    from hardlab.audit_gather import content_trust
+    from hardlab.audit.gather import content_trust
 
     got = ac.client_trust(env, None)
     assert (got.configured, got.where) == content_trust(env)
@@ -409,8 +410,8 @@ def test_unsigned_pull_failing_for_another_reason_is_an_error() -> None:
 
 
 def test_trust_behaviour_skips_with_the_lab_reason_before_starting_anything(monkeypatch: pytest.MonkeyPatch) -> None:
-    from hardlab import audit_behave, trust
-
+    from hardlab.audit import behave as audit_behave
+    from hardlab.trust import lab as trust
     def no_launch(*_: Any) -> None:
         raise AssertionError("the lab must not start")
 

@@ -6,9 +6,8 @@ import random
 
 import pytest
 
-from hardlab import caps
+from hardlab.spec import caps
 
-# moby's default grant, listed independently of hardlab.caps (oci/caps/defaults.go).
 DOCKER_14 = {
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
     "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",

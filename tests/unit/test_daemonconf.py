@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hardlab import daemonconf as dc
+from hardlab.audit import daemonconf as dc
 
 
 @pytest.mark.parametrize(

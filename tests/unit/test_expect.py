@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from hardlab import schema
-from hardlab.expect import Check, Observed, evaluate, excerpt, parse_errno, parse_status
+from hardlab.core.expect import Check, Observed, evaluate, excerpt, parse_errno, parse_status
+from hardlab.spec import schema
 
 # /proc/1/status of a container with Docker's defaults, as the kernel writes it (tabs), plus the line
 # schema.PROC_STATUS_ARGV appends.
@@ -230,8 +230,8 @@ def test_a_status_only_step_from_a_scenario_file(load_scenario) -> None:
 
 def test_output_lost_only_for_a_silent_failing_exec_whose_checks_read_output() -> None:
     # moby#27289: under load the engine can drop a short exec's output; the engine re-runs such a step once.
-    from hardlab.expect import output_lost
-    from hardlab.schema import Expectation, Step
+    from hardlab.core.expect import output_lost
+    from hardlab.spec.schema import Expectation, Step
 
     refused = Step("chown", "exec", ("chown", "1", "f"), None, 10.0, False,
                    Expectation(exit_code=(1,), stderr_contains=("Operation not permitted",)), None, None)  # fmt: skip

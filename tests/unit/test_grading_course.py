@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from hardlab import grading_course
-from hardlab.grading_course import Limits, confined_relpath, points_sum, size_bytes
-from hardlab.schema import ScenarioError
+from hardlab.grading import course as grading_course
+from hardlab.grading.course import Limits, confined_relpath, points_sum, size_bytes
+from hardlab.spec.schema import ScenarioError
 
 SCENARIO = """schema_version = 1
 [scenario]

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hardlab import grading_course, grading_plan
-from hardlab.grading_submit import SubmissionError
+from hardlab.grading import course as grading_course
+from hardlab.grading import plan as grading_plan
+from hardlab.grading.submit import SubmissionError
 
 ROOT = Path(__file__).resolve().parents[2]
 COURSE = ROOT / "labs" / "course"

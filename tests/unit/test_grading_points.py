@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from xml.etree import ElementTree as ET
 
-from hardlab.grading_points import grades, junit, student_report, summary_html, to_csv, to_json
+from hardlab.grading.points import grades, junit, student_report, summary_html, to_csv, to_json
 
 COURSE = {"id": "c", "title": "Course <1>"}
 

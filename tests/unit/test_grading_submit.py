@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hardlab.grading_course import Limits
-from hardlab.grading_submit import (
+from hardlab.grading.course import Limits
+from hardlab.grading.submit import (
     SubmissionError,
     confine,
     option_problems,

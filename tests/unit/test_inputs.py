@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hardlab import schema
-from hardlab.inputs import InputError, bind, container_for, steps_for
+from hardlab.core.inputs import InputError, bind, container_for, steps_for
+from hardlab.spec import schema
 
 DENY = '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}'
 BODY = """

@@ -7,9 +7,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from hardlab import report, schema
-from hardlab.engine import CaseResult, RunResult, _start_error_result
-from hardlab.expect import Observed, evaluate
+from hardlab.core import report
+from hardlab.core.expect import Observed, evaluate
+from hardlab.engine.runner import CaseResult, RunResult, _start_error_result
+from hardlab.spec import schema
 
 HEADER = """\
 schema_version = 1

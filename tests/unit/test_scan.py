@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from hardlab import scan
-from hardlab.scan import Finding, Gate, in_range, match
-from hardlab.scan_backends import parse_grype, parse_trivy
-from hardlab.scan_feed import FeedError, Severity, cvss3_base_score, load_feed, severity_from_score
-from hardlab.scan_inventory import (
+from hardlab.scan import run as scan
+from hardlab.scan.backends import parse_grype, parse_trivy
+from hardlab.scan.feed import FeedError, Severity, cvss3_base_score, load_feed, severity_from_score
+from hardlab.scan.inventory import (
     NoPackageDatabase,
     build_inventory,
     parse_apk_installed,
@@ -19,6 +18,7 @@ from hardlab.scan_inventory import (
     parse_os_release,
     read_rootfs,
 )
+from hardlab.scan.run import Finding, Gate, in_range, match
 
 LAB_FEED = Path(__file__).resolve().parents[2] / "labs" / "advisories"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hardlab import schema
+from hardlab.spec import schema
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from hardlab.tomlpos import format_path, line_index, line_of
+from hardlab.spec.tomlpos import format_path, line_index, line_of
 
 if sys.version_info >= (3, 11):
     import tomllib

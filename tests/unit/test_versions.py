@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hardlab.versions import apk_compare, apk_valid, compare, dpkg_compare, dpkg_valid
+from hardlab.scan.versions import apk_compare, apk_valid, compare, dpkg_compare, dpkg_valid
 
 # (older, newer) pairs: each must compare < 0 one way and > 0 the other.
 DPKG_ORDERED = [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hardlab import vm_apparmor as aa
+from hardlab.system import apparmor as aa
 
 LABS = Path(__file__).resolve().parents[2] / "labs" / "apparmor"
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from hardlab import vm, vm_plan
-from hardlab.vm_plan import Keys, QemuPlan
+from hardlab.vm import machine as vm
+from hardlab.vm import plan as vm_plan
+from hardlab.vm.plan import Keys, QemuPlan
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""Nightly host-hardening audit of one or more engines."""

@@ -1,0 +1,241 @@
+"""`hardlab audit`: the nightly host-hardening audit of one or several Docker engines, in parallel.
+
+    hardlab audit [--host [LABEL=]DOCKER_HOST]... [--profile hardened.toml] [--strict] [--out reports/audit]
+                  [--config-only] [--pack scenarios/host-audit]
+
+Exit code: 0 every check held; 1 a control failed; 2 the audit could not run completely (an engine
+down, a check errored, a bad profile or pack) — never 0 on failure. Results are written either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hardlab.audit.model import (
+    ENVIRONMENT,
+    ERROR,
+    EXIT_HARNESS,
+    Outcome,
+    Result,
+    exit_code,
+    judge,
+)
+from hardlab.audit.profile import DEFAULT, HostProfile, ProfileError, ProfileProblem
+from hardlab.audit.profile import as_dict as profile_dict
+from hardlab.audit.profile import load as load_profile
+from hardlab.audit.targets import DEFAULT_URL, Target, TargetError
+from hardlab.engine import labels
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="hardlab audit", description=__doc__.split("\n")[0])
+    p.add_argument("--host", action="append", default=[], metavar="[LABEL=]DOCKER_HOST",
+                   help="engine to audit (unix://, tcp://, ssh://, context:NAME); repeatable; "
+                   "default $DOCKER_HOST")  # fmt: skip
+    p.add_argument("--profile", action="append", default=[], metavar="[LABEL=]TOML",
+                   help="host profile: what the host MUST enforce; LABEL= applies it to one --host only")
+    p.add_argument("--strict", action="store_true", help="every skip (missing feature, waiver) is a failure")
+    p.add_argument("--out", default="reports/audit", metavar="DIR", help="report folder (default reports/audit)")
+    p.add_argument("--config-only", action="store_true", help="skip the behavioural pack (no containers started)")
+    p.add_argument("--pack", default=None, metavar="DIR",
+                   help="behavioural scenario folder (default scenarios/host-audit)")
+    p.add_argument("--timeout", type=int, default=60, help="seconds an engine API call may take (default 60)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
+    return p.parse_args(argv)
+
+
+def load_profiles(specs: list[str]) -> dict[str, HostProfile]:
+    """--profile values -> {host label or "" for every host: profile}."""
+    out: dict[str, HostProfile] = {}
+    for spec in specs:
+        label, eq, path = spec.partition("=")
+        if not eq or "/" in label:
+            label, path = "", spec
+        if label in out:
+            message = f"a second profile for {label or 'all hosts'}"
+            raise ProfileError([ProfileProblem(path, None, "--profile", message)])
+        out[label] = load_profile(path)
+    return out
+
+
+def audit_host(
+    target: Target, profile: HostProfile, strict: bool, run_id: str, owner: str, args: argparse.Namespace,
+    pack: list[Any],
+) -> tuple[list[Result], list[str], dict[str, Any]]:  # fmt: skip
+    """Every check on one engine. Never raises: engine trouble becomes an environment result."""
+    from hardlab.audit import behave as audit_behave
+    from hardlab.audit.checks import CHECKS
+    from hardlab.audit.gather import gather
+    from hardlab.audit.targets import client_for
+
+    results: list[Result] = []
+    harness: list[str] = []
+    meta: dict[str, Any] = {"url": target.url}
+
+    def add(check: str, cis: str, title: str, kind: str, remediation: str, outcome: Outcome, took: float) -> None:
+        results.append(judge(target.label, check, cis, title, kind, remediation, outcome, profile, strict, took))
+
+    started = time.monotonic()
+    try:
+        client = client_for(target, timeout=args.timeout)
+    except TargetError as exc:
+        harness.append(f"{target.label}: {exc}")
+        add("engine.reachable", "", "The engine answers the API", "engine", "Start the engine or fix --host.",
+            Outcome.error(str(exc)), time.monotonic() - started)  # fmt: skip
+        return results, harness, meta
+    try:
+        info_started = time.monotonic()
+        try:
+            facts = gather(client, target, run_id)
+        except Exception as exc:  # engine timeout or API error mid-gather: environment, not a finding
+            harness.append(f"{target.label}: gathering facts failed: {type(exc).__name__}: {exc}")
+            add("engine.facts", "", "The engine's configuration can be read", "engine", "Check the engine's health.",
+                Outcome.error(f"{type(exc).__name__}: {exc}"), time.monotonic() - info_started)  # fmt: skip
+            return results, harness, meta
+        meta.update({"server_version": facts.info.get("ServerVersion"), "name": facts.info.get("Name"),
+                     "security_options": facts.security_options, "local": target.local,
+                     "dockerd": facts.cmdline})  # fmt: skip
+        gather_took = time.monotonic() - info_started
+        for check in CHECKS:
+            outcome, took = audit_behave.timed(check.run, facts, profile)
+            took += gather_took / len(CHECKS)  # the shared gathering, spread over the checks that read it
+            add(check.id, check.cis, check.title, check.kind, check.remediation, outcome, took)
+        if args.config_only:
+            return results, harness, meta
+        feats = _features(client, target)
+        run_labels = labels.for_run(run_id, owner, "host-audit userns bind mount")
+        for b in pack:
+            outcome, took = audit_behave.timed(audit_behave.run_behaviour, client, b, feats, run_id, owner)
+            add(b.check, b.cis, b.title, "behaviour", b.remediation, outcome, took)
+        check_id, cis, title, remediation = audit_behave.USERNS_CHECK
+        outcome, took = audit_behave.timed(audit_behave.userns_bind_mount, client, target, feats, run_labels)
+        add(check_id, cis, title, "behaviour", remediation, outcome, took)
+        check_id, cis, title, remediation = audit_behave.TRUST_CHECK
+        outcome, took = audit_behave.timed(audit_behave.content_trust_pull, target)
+        add(check_id, cis, title, "behaviour", remediation, outcome, took)
+    finally:
+        _sweep(client, run_id)
+    return results, harness, meta
+
+
+def _features(client: Any, target: Target) -> dict[str, tuple[bool, str]]:
+    """The host probe for the behavioural pack; if the probe itself fails, every requirement reads as
+    'not probed' (a reasoned skip, or a failure where the profile requires the feature)."""
+    from hardlab.audit import behave as audit_behave
+    try:
+        return audit_behave.features(client, target)
+    except Exception as exc:
+        print(f"hardlab audit: host probe of {target.label} failed: {exc}", file=sys.stderr)
+        return {}
+
+
+def _sweep(client: Any, run_id: str) -> None:
+    from hardlab.engine.runner import sweep_run
+
+    try:
+        sweep_run(client, run_id)
+    except Exception as exc:  # the engine went away; its own restart removes nothing of ours, so say so
+        print(f"hardlab audit: could not remove the audit's containers of run {run_id}: {exc}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hardlab.audit import behave as audit_behave
+    from hardlab.audit import report as audit_report
+    from hardlab.audit import targets as audit_targets
+    from hardlab.spec import schema
+    harness: list[str] = []
+    try:
+        profiles = load_profiles(args.profile)
+    except ProfileError as exc:
+        print(f"hardlab audit: bad host profile:\n{exc}", file=sys.stderr)
+        return EXIT_HARNESS
+    try:
+        pack = [] if args.config_only else audit_behave.load_pack(Path(args.pack) if args.pack else audit_behave.PACK)
+    except schema.ScenarioError as exc:
+        print(f"hardlab audit: bad scenario in the host-audit pack:\n{exc}", file=sys.stderr)
+        return EXIT_HARNESS
+    specs = args.host or [os.environ.get("DOCKER_HOST") or DEFAULT_URL]
+    targets: list[Target] = []
+    for spec in specs:
+        try:
+            targets.append(audit_targets.parse(spec))
+        except TargetError as exc:
+            print(f"hardlab audit: {exc}", file=sys.stderr)
+            return EXIT_HARNESS
+    labels_seen = [t.label for t in targets]
+    if len(set(labels_seen)) != len(labels_seen):
+        print(f"hardlab audit: two --host values share a label: {labels_seen}", file=sys.stderr)
+        return EXIT_HARNESS
+    unknown = sorted(set(profiles) - {"", *labels_seen})
+    if unknown:
+        print(f"hardlab audit: --profile names unknown host label(s) {unknown}; hosts: {labels_seen}", file=sys.stderr)
+        return EXIT_HARNESS
+    host_profile = {t.label: profiles.get(t.label) or profiles.get("") or DEFAULT for t in targets}
+    run_id, owner = labels.new_run_id(), labels.owner()
+    started = time.time()
+    results: list[Result] = []
+    hosts_meta: dict[str, Any] = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(targets)), thread_name_prefix="audit") as pool:
+        futures = {
+            pool.submit(audit_host, t, host_profile[t.label], args.strict, run_id, owner, args, pack): t
+            for t in targets
+        }
+        for future in concurrent.futures.as_completed(futures):
+            target = futures[future]
+            try:
+                res, problems, meta = future.result()
+            except Exception as exc:  # pragma: no cover - audit_host catches; this is the last line of defence
+                res, problems, meta = [], [f"{target.label}: {type(exc).__name__}: {exc}"], {}
+                res.append(Result(target.label, "engine.audit", "", "The audit ran", "engine", ERROR, ENVIRONMENT,
+                                  [problems[0]], ""))  # fmt: skip
+            results += res
+            harness += problems
+            hosts_meta[target.label] = meta
+    order = {t.label: i for i, t in enumerate(targets)}
+    results.sort(key=lambda r: (order.get(r.host, 99), r.kind != "engine", r.check))
+    meta = {
+        "run_id": run_id,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "started": started,
+        "duration": round(time.time() - started, 2),
+        "profile": profile_dict(profiles.get("") or DEFAULT),
+        "host_profiles": {label: prof.name for label, prof in host_profile.items()},
+        "strict": args.strict,
+        "hosts": {t.label: t.url for t in targets},
+        "engines": hosts_meta,
+    }
+    paths = audit_report.write_all(Path(args.out), results, meta, harness)
+    history = json.loads(paths["history"].read_text())
+    text = audit_report.summary_text(results, meta, harness, history)
+    if not args.quiet:
+        for r in results:
+            if r.status in ("failed", "error"):
+                print(f"{r.status.upper():6} [{r.host}] CIS {r.cis or '-':7} {r.check} ({r.classification})")
+                # the verdict line, then only the failing expectations (the reports hold everything)
+                shown = [r.evidence[0], *[ln for ln in r.evidence[1:] if "FAIL" in ln or ln.startswith("  ")][:8]]
+                for line in shown if r.kind == "behaviour" else r.evidence[:6]:
+                    print(f"         {line.strip()}")
+        print()
+    print(text)
+    print(f"reports: {', '.join(str(p) for p in paths.values())}")
+    return exit_code(results, harness)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("hardlab audit: interrupted; the audit's containers were removed per host", file=sys.stderr)
+        return EXIT_HARNESS
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,67 @@
+"""Every setting hardlab reads from the environment, and every path it uses. One place, documented.
+
+A setting is read when it is used (a test or a parent process may change the environment), never
+copied into a module constant at import.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+DATA = PACKAGE / "data"  # package data: lab image recipes and the prober, the VM recipe, the host-audit pack
+# A checkout holds the package; an installed hardlab (site-packages) has no project root of its own.
+CHECKOUT = PACKAGE.parent if (PACKAGE.parent / "pyproject.toml").is_file() else None
+
+# name -> what it does (the README's table of settings is written from this).
+SETTINGS: dict[str, str] = {
+    "HARDLAB_CACHE": "cache folder for image tarballs and the VM (default ~/.cache/hardlab)",
+    "HARDLAB_STATE_DIR": "state of long-lived helpers: the trust lab, dockerd logs (default /var/tmp/hardlab)",
+    "HARDLAB_RUN_ID": "the run id put on every container (default: a new one per run)",
+    "HARDLAB_REPORTS": "where reports are written (default ./reports)",
+    "HARDLAB_RECIPES": "folder of lab image recipes (default: the package's own)",
+    "HARDLAB_DOCKER_CLI": "the docker CLI used by host steps and the audit (default docker)",
+    "HARDLAB_DEBIAN_MIRROR": "Debian mirror for VM and image builds (default: the host's apt sources)",
+    "HARDLAB_DEBIAN_SUITE": "Debian suite of the lab VM (default bookworm)",
+    "HARDLAB_VM_STATE": "lab VM state folder (default ./.hardlab/vm)",
+    "HARDLAB_VM_BOOT_TIMEOUT": "seconds a VM boot may take before it is killed (default 300)",
+    "HARDLAB_VM_JOB_TIMEOUT": "seconds a job in the VM may take (default 3600)",
+    "HARDLAB_VM_ACCEL": "force the VM accelerator: kvm or tcg (default: probe)",
+    "HARDLAB_VM_CPUS": "VM CPUs (default 2)",
+    "HARDLAB_VM_MEMORY_MB": "VM memory in MiB (default 3072)",
+    "HARDLAB_VM_DATA_DISK": "0 to boot the VM without its persistent engine data disk",
+}
+
+
+def env(name: str, default: str = "") -> str:
+    """A documented setting's value (a typo in a name is a bug, not a silent default)."""
+    if name not in SETTINGS:
+        raise KeyError(f"undocumented setting {name}")
+    return os.environ.get(name, default)
+
+
+def cache_dir() -> Path:
+    return Path(env("HARDLAB_CACHE") or Path.home() / ".cache" / "hardlab")
+
+
+def state_dir() -> Path:
+    return Path(env("HARDLAB_STATE_DIR") or "/var/tmp/hardlab")
+
+
+def reports_dir() -> Path:
+    return Path(env("HARDLAB_REPORTS") or "reports")
+
+
+def recipes_dir() -> Path:
+    return Path(env("HARDLAB_RECIPES") or DATA / "images")
+
+
+def project_root() -> Path:
+    """The folder a command works in: the checkout when run from one, else the current folder."""
+    return CHECKOUT or Path.cwd()
+
+
+def temp_dir() -> Path:
+    return Path(tempfile.gettempdir())

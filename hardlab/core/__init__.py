@@ -1,0 +1,1 @@
+"""What a run means: results, expectations, verdicts. Pure: no docker, no pytest."""

@@ -1,0 +1,1 @@
+"""The Docker Engine: the only package that imports docker-py."""

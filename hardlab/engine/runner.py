@@ -1,0 +1,303 @@
+"""Run cases on a real Docker Engine through docker-py: one container per case, steps by exec.
+
+Create and start are separate calls so a failed start is still removed; every container carries the
+run's labels; a sweep at start removes leftovers of dead runs and a sweep at the end removes the run's.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import docker.types
+import requests.exceptions
+
+from hardlab.core.expect import Observed, StepResult, evaluate, output_lost
+from hardlab.core.inputs import InputError, container_for, steps_for
+from hardlab.engine import images, labels
+from hardlab.spec.schema import DEFAULT_LIMITS, Case, Step, seccomp_text_problems, substitute
+
+KEEPALIVE = ["sleep", "infinity"]
+_pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="hardlab-exec")
+# Removing a container takes ~150 ms that nothing waits for: a reaper does it while the next case runs.
+# drain() at session end waits for it; the run's sweep catches anything a crash left.
+_reaper = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="hardlab-reaper")
+_pending: set[concurrent.futures.Future[int]] = set()
+
+
+class EngineError(Exception):
+    """The harness could not do its job (engine down, image missing, API error): not a security finding."""
+
+
+@dataclass
+class RunResult:
+    """One container's life: did it start, and what each step showed."""
+
+    started: bool = True
+    start_error: str = ""
+    steps: list[StepResult] = field(default_factory=list)
+    skip_reason: str = ""
+    container_id: str = ""
+
+    @property
+    def ok(self) -> bool:
+        # A container that did not start holds only if it was expected not to (a start-error check ran).
+        return all(s.ok for s in self.steps) and (self.started or bool(self.steps))
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    image: str
+    options: dict[str, Any]
+    main: RunResult
+    control: RunResult | None = None
+    control_options: dict[str, Any] | None = None
+
+    @property
+    def skip_reason(self) -> str:
+        return (self.control.skip_reason if self.control else "") or self.main.skip_reason
+
+
+def connect(timeout: int = 120) -> docker.DockerClient:
+    """A client for DOCKER_HOST (or the local socket) that has answered a ping."""
+    try:
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        raise EngineError(
+            f"no Docker Engine answers at {where}: {exc}. Start one (make run does: scripts/ensure-engine)"
+        ) from exc
+    return client
+
+
+def sweep_dead(client: docker.DockerClient) -> int:
+    """Remove hardlab containers and networks whose owning process is gone (crash, kill -9)."""
+    removed = 0
+    # sparse: no per-container inspect, which races with other runs removing their own containers.
+    for container in client.containers.list(all=True, sparse=True, filters={"label": labels.KEY}):
+        if not labels.owner_alive((container.attrs.get("Labels") or {}).get(labels.OWNER, "")):
+            removed += _remove(container)
+    for network in client.networks.list(filters={"label": labels.KEY}):
+        if not labels.owner_alive(network.attrs.get("Labels", {}).get(labels.OWNER, "")):
+            _quiet(network.remove)
+    return removed
+
+
+def sweep_run(client: docker.DockerClient, run_id: str) -> int:
+    """Remove every container and network of `run_id`."""
+    removed = 0
+    for container in client.containers.list(all=True, sparse=True, filters={"label": f"{labels.RUN}={run_id}"}):
+        removed += _remove(container)
+    for network in client.networks.list(filters={"label": f"{labels.RUN}={run_id}"}):
+        _quiet(network.remove)
+    return removed
+
+
+def _remove(container: Any) -> int:
+    try:
+        container.remove(force=True, v=True)
+        return 1
+    except docker.errors.NotFound:
+        return 0
+    except docker.errors.APIError as exc:
+        if "already in progress" in str(exc):
+            return 0
+        raise
+
+
+def _quiet(action: Callable[[], Any]) -> None:
+    with suppress(docker.errors.APIError):
+        action()
+
+
+def docker_options(options: Mapping[str, Any], base: Path) -> dict[str, Any]:
+    """Scenario options -> docker-py keyword arguments. A seccomp profile path becomes its JSON text,
+    because the engine API takes the profile itself, not a path on the client."""
+    out = dict(options)
+    security = []
+    for opt in out.get("security_opt", []) or []:
+        if opt.startswith("seccomp=") and opt != "seccomp=unconfined":
+            ref = opt.split("=", 1)[1]
+            path = Path(ref) if Path(ref).is_absolute() else base / ref
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise InputError(f"security_opt seccomp={ref}: cannot read the profile {path}: {exc}") from exc
+            problems = seccomp_text_problems(text, str(path))
+            if problems:
+                raise InputError("; ".join(problems))
+            security.append("seccomp=" + text)
+        else:
+            security.append(opt)
+    if "security_opt" in out:
+        out["security_opt"] = security
+    if "ulimits" in out:
+        out["ulimits"] = [docker.types.Ulimit(**u) for u in out["ulimits"]]
+    return out
+
+
+def run_case(
+    client: docker.DockerClient,
+    case: Case,
+    base: Path,
+    run_id: str,
+    owner: str,
+    values: Mapping[str, Any] | None = None,
+    name_prefix: str = "hardlab",
+) -> CaseResult:
+    """The control (if any) first, then the case itself; each in its own labelled container.
+
+    `values` are the scenario's bound inputs (hardlab.core.inputs.bind). Raises InputError for an unusable
+    input and EngineError when the engine cannot do its part."""
+    values = values or {}
+    image = images.ensure(client, substitute(case.image, values))
+    options = {**DEFAULT_LIMITS, **container_for(case, values)}
+    result = CaseResult(case, image, options, RunResult())
+    if case.control is not None:
+        control_options = {**options, **substitute(dict(case.control.container), values)}
+        result.control_options = control_options
+        result.control = _run_container(
+            client, image, docker_options(control_options, base), steps_for(case.control.steps, values), (),
+            labels.for_run(run_id, owner, case.id + " (control)"), f"{name_prefix}-ctl",
+        )  # fmt: skip
+        if result.control.skip_reason or not result.control.ok:
+            return result  # a broken control makes the check meaningless; don't spend time on it
+    result.main = _run_container(
+        client, image, docker_options(options, base), steps_for(case.steps, values), case.start_error,
+        labels.for_run(run_id, owner, case.id), name_prefix,
+    )  # fmt: skip
+    return result
+
+
+def _run_container(
+    client: docker.DockerClient,
+    image: str,
+    options: dict[str, Any],
+    steps: tuple[Step, ...],
+    start_error: tuple[str, ...],
+    run_labels: dict[str, str],
+    name_prefix: str,
+) -> RunResult:
+    options = dict(options)
+    command = options.pop("command", None) or (None if any(s.kind == "wait" for s in steps) else KEEPALIVE)
+    result = RunResult()
+    with _container(client, image, command, options, run_labels, name_prefix) as container:
+        result.container_id = container.id
+        try:
+            container.start()
+        except docker.errors.APIError as exc:
+            result.started = False
+            result.start_error = _api_message(exc)
+            if start_error:
+                result.steps.append(_start_error_result(start_error, result.start_error))
+            return result
+        if start_error:
+            result.steps.append(_start_error_result(start_error, ""))
+            return result
+        for step in steps:
+            step_result = evaluate(step, _observe(client, container, step))
+            if output_lost(step_result):  # moby#27289: the engine lost the output, not the kernel's verdict
+                step_result = evaluate(step, _observe(client, container, step))
+            result.steps.append(step_result)
+            if step_result.skip_reason:
+                result.skip_reason = step_result.skip_reason
+                break
+            if step_result.observed.timed_out:
+                break  # the container was killed to stop the step; later steps have nothing to run in
+    return result
+
+
+@contextmanager
+def _container(
+    client: docker.DockerClient,
+    image: str,
+    command: list[str] | str | None,
+    options: dict[str, Any],
+    run_labels: dict[str, str],
+    name_prefix: str,
+) -> Iterator[Any]:
+    name = f"{name_prefix}-{os.getpid()}-{time.monotonic_ns() % 10**9}"
+    try:
+        container = client.containers.create(image, command, name=name, labels=run_labels, detach=True, **options)
+    except docker.errors.ImageNotFound as exc:
+        raise EngineError(f"image {image!r} is not on the engine and was not built: {_api_message(exc)}") from exc
+    except docker.errors.APIError as exc:
+        raise EngineError(f"the engine refused to create the container: {_api_message(exc)}") from exc
+    try:
+        yield container
+    finally:
+        future = _reaper.submit(_remove, container)
+        _pending.add(future)
+        future.add_done_callback(_pending.discard)
+
+
+def drain(timeout: float = 120) -> None:
+    """Wait until every container this process started has been removed."""
+    concurrent.futures.wait(list(_pending), timeout=timeout)
+
+
+def _api_message(exc: Exception) -> str:
+    explanation = getattr(exc, "explanation", None)
+    return str(explanation or exc).strip()
+
+
+def _start_error_result(expected: tuple[str, ...], message: str) -> StepResult:
+    from hardlab.core.expect import Check
+    from hardlab.spec.schema import Expectation
+
+    step = Step("container fails to start", "start", (), None, 0.0, False, Expectation(), None, None)
+    res = StepResult(step, Observed(None, "", message))
+    for needle in expected:
+        res.checks.append(Check("start error contains", bool(message) and needle in message, repr(needle),
+                                message or "(the container started)"))  # fmt: skip
+    return res
+
+
+def _observe(client: docker.DockerClient, container: Any, step: Step) -> Observed:
+    started = time.monotonic()
+    if step.kind == "wait":
+        return _wait(container, step, started)
+    future = _pool.submit(_exec, client, container.id, list(step.argv), step.user)
+    try:
+        code, out, err = future.result(timeout=step.timeout)
+    except concurrent.futures.TimeoutError:
+        _quiet(lambda: container.kill())
+        return Observed(None, "", "", time.monotonic() - started, timed_out=True)
+    return Observed(code, out, err, time.monotonic() - started)
+
+
+def _exec(
+    client: docker.DockerClient, container_id: str, argv: list[str], user: str | None
+) -> tuple[int | None, str, str]:
+    api = client.api
+    try:
+        exec_id = api.exec_create(container_id, argv, user=user or "", stdout=True, stderr=True)["Id"]
+        out, err = api.exec_start(exec_id, demux=True)
+        code = api.exec_inspect(exec_id)["ExitCode"]
+    except docker.errors.APIError as exc:
+        # e.g. `exec: "nmap": executable file not found`: the command could not run at all.
+        return 126, "", _api_message(exc)
+    return code, (out or b"").decode("utf-8", "replace"), (err or b"").decode("utf-8", "replace")
+
+
+def _wait(container: Any, step: Step, started: float) -> Observed:
+    try:
+        status = container.wait(timeout=step.timeout)
+    except requests.exceptions.RequestException:
+        _quiet(lambda: container.kill())
+        return Observed(None, "", "", time.monotonic() - started, timed_out=True)
+    container.reload()
+    state = container.attrs.get("State", {})
+    out = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+    err = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+    return Observed(status.get("StatusCode"), out, err, time.monotonic() - started, oom_killed=state.get("OOMKilled"))

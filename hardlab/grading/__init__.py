@@ -1,0 +1,1 @@
+"""Grading students' submissions with the scenarios, on real containers."""

@@ -1,0 +1,215 @@
+"""Build a student's Dockerfile without `docker build`: every RUN runs in its own container under the course's
+limits (memory, pids, CPU time, wall time, no network), then is committed. The engine's builder cannot cap
+pids or wall time, and a submission's RUN is untrusted code.
+
+Only the instructions `grading_submit.parse_dockerfile` accepts reach here. Every container and image made
+carries the run's labels, and is removed (containers at once, images when the run ends).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shlex
+import tarfile
+import tempfile
+import time
+from contextlib import suppress
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import docker.errors
+import docker.types
+import requests.exceptions
+
+from hardlab.engine import labels
+from hardlab.grading.course import Limits
+from hardlab.grading.submit import copy_args
+from hardlab.system.locks import file_lock
+
+REPO = "hardlab-grade"  # not hardlab/...: `hardlab images prune` owns that namespace
+
+
+class BuildError(Exception):
+    """The submitted Dockerfile did not build; the message is what the student reads."""
+
+
+def tag_for(key: str, run_id: str) -> str:
+    return f"{REPO}/{key}:{run_id.lower()}"
+
+
+def build(client: Any, spec: dict[str, Any], limits: Limits, run_id: str, owner: str) -> str:
+    """The image built from `spec` (see grading_plan), tagged by its content; built once per run."""
+    tag = tag_for(spec["key"], run_id)
+    lock = Path(tempfile.gettempdir()) / f"hardlab-grade-build-{spec['key']}-{run_id}.lock"
+    with file_lock(lock):  # xdist workers grading the same submission build it once
+        failed = lock.with_suffix(".failed")
+        if failed.is_file():  # the other check of the same submission already tried: same answer, no rebuild
+            raise BuildError(failed.read_text())
+        try:
+            client.images.get(tag)
+            return tag
+        except docker.errors.ImageNotFound:
+            pass
+        try:
+            _Builder(client, spec, limits, labels.for_run(run_id, owner, f"build {spec['shown']}")).run(tag)
+        except BuildError as exc:
+            failed.write_text(str(exc))
+            raise
+    return tag
+
+
+class _Builder:
+    def __init__(self, client: Any, spec: dict[str, Any], limits: Limits, run_labels: dict[str, str]):
+        self.client, self.spec, self.limits, self.labels = client, spec, limits, run_labels
+        self.image = spec["base"]
+        self.user, self.workdir = "", "/"
+        self.env: dict[str, str] = {}
+        self.config: list[str] = []  # instructions applied to the final image's config
+        self.started = time.monotonic()
+
+    def run(self, tag: str) -> None:
+        for line, word, rest in self.spec["instructions"]:
+            where = f"{self.spec['shown']}: line {line}"
+            if time.monotonic() - self.started > self.limits.build_timeout:
+                raise BuildError(f"{where}: the build took longer than {self.limits.build_timeout:g}s")
+            if word == "RUN":
+                self._run(rest, where)
+            elif word == "COPY":
+                self._copy(rest, where)
+            elif word == "USER":
+                self.user = rest.split()[0]
+                self.config.append(f"USER {self.user}")
+            elif word == "WORKDIR":
+                self.workdir = str(PurePosixPath(self.workdir) / rest.strip())
+                self.config.append(f"WORKDIR {self.workdir}")
+            elif word == "ENV":
+                self.env.update(_env_pairs(rest, where))
+                self.config.append(f"ENV {rest}")
+            else:  # CMD, ENTRYPOINT, LABEL, EXPOSE: config only
+                self.config.append(f"{word} {rest}")
+        repo, version = tag.split(":")
+        # A commit keeps the committed container's command: give the image back a plain one.
+        defaults = [] if any(c.startswith("CMD ") for c in self.config) else ['CMD ["/bin/sh"]']
+        self._commit(self._create(), [*defaults, *self.config], repo, version)
+
+    def _limits(self) -> dict[str, Any]:
+        lim = self.limits.container()
+        lim["ulimits"] = [docker.types.Ulimit(**u) for u in lim["ulimits"]]
+        return lim
+
+    def _create(self, command: Any = None, **extra: Any) -> Any:
+        name = f"hardlab-build-{os.getpid()}-{time.monotonic_ns() % 10**9}"
+        return self.client.containers.create(
+            self.image, command, name=name, labels=self.labels, network_mode="none", detach=True,
+            **self._limits(), **extra,
+        )  # fmt: skip
+
+    def _commit(self, container: Any, changes: list[str], repo: str | None = None, tag: str | None = None) -> None:
+        try:
+            stamp = " ".join(f"{k}={json.dumps(v)}" for k, v in self.labels.items())
+            image = container.commit(repository=repo, tag=tag, changes=[*changes, f"LABEL {stamp}"])
+            self.image = image.id
+        finally:
+            _remove(container)
+
+    def _run(self, rest: str, where: str) -> None:
+        if rest.startswith("["):
+            try:
+                command = json.loads(rest)
+            except json.JSONDecodeError:
+                raise BuildError(f"{where}: RUN [...] must be a JSON list of strings") from None
+        else:
+            command = ["/bin/sh", "-c", rest]
+        container = self._create(command, user=self.user or None, working_dir=self.workdir,
+                                 environment=self.env or None, entrypoint=[])  # fmt: skip
+        try:
+            try:
+                container.start()
+            except docker.errors.APIError as exc:
+                raise BuildError(f"{where}: RUN could not start: {getattr(exc, 'explanation', exc)}") from None
+            remaining = max(1.0, self.limits.build_timeout - (time.monotonic() - self.started))
+            per_run = self.limits.step_timeout * 4
+            try:
+                status = container.wait(timeout=min(per_run, remaining))
+            except requests.exceptions.RequestException:
+                container.kill()
+                what = (f"one RUN may take {per_run:g}s" if per_run < remaining
+                        else f"the whole build may take {self.limits.build_timeout:g}s")  # fmt: skip
+                raise BuildError(f"{where}: RUN {rest[:80]} was stopped: still running when the time ran out "
+                                 f"({what})") from None  # fmt: skip
+            code = status.get("StatusCode")
+            if code != 0:
+                log = container.logs(stdout=True, stderr=True).decode("utf-8", "replace").strip()
+                raise BuildError(f"{where}: RUN {rest[:80]} exited with {code}" + (f":\n{log[-1500:]}" if log else ""))
+            self._commit(container, [])
+        finally:
+            _remove(container)
+
+    def _copy(self, rest: str, where: str) -> None:
+        sources, dest = copy_args(rest, where)
+        context = Path(self.spec["context"])
+        target = PurePosixPath(self.workdir) / dest
+        data = io.BytesIO()
+        with tarfile.open(fileobj=data, mode="w") as tar:
+            for src in sources:
+                path = context / src
+                if not path.exists():
+                    raise BuildError(f"{where}: COPY {src}: no such file in the build folder")
+                into = target / path.name if (dest.endswith("/") or len(sources) > 1) else target
+                if path.is_dir():
+                    into = target
+                    for sub in sorted(path.rglob("*")):
+                        _add(tar, sub, into / sub.relative_to(path).as_posix())
+                else:
+                    _add(tar, path, into)
+        container = self._create()
+        try:
+            container.put_archive("/", data.getvalue())
+        except docker.errors.APIError as exc:
+            _remove(container)
+            raise BuildError(f"{where}: COPY failed: {getattr(exc, 'explanation', exc)}") from None
+        self._commit(container, [])
+
+
+def _remove(container: Any) -> None:
+    with suppress(docker.errors.APIError):  # already gone
+        container.remove(force=True)
+
+
+def _add(tar: tarfile.TarFile, path: Path, into: PurePosixPath) -> None:
+    if path.is_symlink():
+        return  # staging refused symlinks already
+    info = tar.gettarinfo(str(path), arcname=str(into).lstrip("/"))
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    if info.isdir():
+        tar.addfile(info)
+    else:
+        with open(path, "rb") as handle:
+            tar.addfile(info, handle)
+
+
+def _env_pairs(rest: str, where: str) -> dict[str, str]:
+    try:
+        parts = shlex.split(rest)
+    except ValueError as exc:
+        raise BuildError(f"{where}: ENV: {exc}") from None
+    if parts and "=" not in parts[0]:
+        return {parts[0]: " ".join(parts[1:])}
+    return dict(p.split("=", 1) for p in parts if "=" in p)
+
+
+def remove_run_images(client: Any, run_id: str) -> int:
+    """Remove every image this run built (final and intermediate), newest first."""
+    removed = 0
+    found = client.images.list(all=True, filters={"label": f"{labels.RUN}={run_id}"})
+    for image in sorted(found, key=lambda i: i.attrs.get("Created", ""), reverse=True):
+        for ref in [*image.tags, image.id]:
+            try:
+                client.images.remove(ref, force=True, noprune=False)
+                removed += 1
+            except docker.errors.APIError:
+                continue
+    return removed

@@ -1,0 +1,459 @@
+"""Course files: which scenario grades each assignment, which submitted file fills which input, points and
+hints per check, and the hard limits every graded container runs under. Pure: no pytest, no docker.
+
+    schema_version = 1
+    [course]  id, title
+    [limits]  mem_limit, pids_limit, nano_cpus, cpu_seconds, step_timeout, max_file_bytes,
+              max_context_bytes, build_timeout          (all optional; a submission cannot raise them)
+    [[assignment]]  id, title, scenario, inputs = { INPUT = "path/in/student/folder" },
+                    allow = { OPTION = [allowed values] }, build = { dockerfile = "...", input = "..." },
+                    requires_host_files = ["/usr/sbin/apparmor_parser"]
+    [[assignment.check]]  case, points, hint, scenario (optional: another scenario than the assignment's)
+
+Every problem names the course file, its line and the key path, like scenario files do.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from hardlab.spec import caps as capsmod
+from hardlab.spec import schema
+from hardlab.spec.schema import Problem, ScenarioError
+from hardlab.spec.tomlpos import KeyPath
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+COURSE_SCHEMA_VERSION = 1
+_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+_SIZE = re.compile(r"^(\d+)([bkmg]?)$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+# Input kinds a submitted file can fill. `text` is filled with the file's content.
+SUBMITTABLE_KINDS = {"seccomp", "apparmor", "file", "options", "text"}
+
+
+def size_bytes(value: str | int) -> int:
+    """'128m' -> 134217728, the way docker-py reads mem_limit. Raises ValueError."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a size: {value!r}")
+    if isinstance(value, int):
+        return value
+    found = _SIZE.match(value.strip())
+    if not found:
+        raise ValueError(f"not a size: {value!r} (write e.g. '128m')")
+    return int(found.group(1)) * _UNITS[found.group(2).lower()]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Hard limits on every graded container and file. Submissions can lower, never raise them."""
+
+    mem_limit: str = "128m"
+    pids_limit: int = 256
+    nano_cpus: int = 1_000_000_000  # one CPU
+    cpu_seconds: int = 30  # RLIMIT_CPU of every process in the container
+    step_timeout: float = 30.0  # wall time of one step
+    max_file_bytes: int = 64 * 1024
+    max_context_bytes: int = 1024 * 1024  # a Dockerfile's build folder
+    build_timeout: float = 120.0
+
+    @property
+    def mem_bytes(self) -> int:
+        return size_bytes(self.mem_limit)
+
+    def container(self) -> dict[str, Any]:
+        """The docker-py options that enforce these limits (no swap beyond memory)."""
+        return {
+            "mem_limit": self.mem_limit,
+            "memswap_limit": self.mem_limit,
+            "pids_limit": self.pids_limit,
+            "nano_cpus": self.nano_cpus,
+            "ulimits": [{"name": "cpu", "soft": self.cpu_seconds, "hard": self.cpu_seconds}],
+        }
+
+
+LIMIT_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "mem_limit": ((str, int), "a size such as '128m'"),
+    "pids_limit": ((int,), "an integer"),
+    "nano_cpus": ((int,), "an integer (1000000000 = one CPU)"),
+    "cpu_seconds": ((int,), "an integer number of seconds"),
+    "step_timeout": ((int, float), "a number of seconds"),
+    "max_file_bytes": ((int,), "an integer number of bytes"),
+    "max_context_bytes": ((int,), "an integer number of bytes"),
+    "build_timeout": ((int, float), "a number of seconds"),
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One graded case: its points and the hint a student sees when it fails."""
+
+    scenario: schema.Scenario
+    case: schema.Case
+    points: float
+    hint: str
+    line: int | None
+
+
+@dataclass(frozen=True)
+class Build:
+    """Build the student's Dockerfile (offline, FROM a lab image) and fill `input` with the image."""
+
+    dockerfile: str
+    input: str
+
+
+@dataclass(frozen=True)
+class Assignment:
+    id: str
+    title: str
+    scenario: schema.Scenario
+    inputs: Mapping[str, str]  # scenario input -> path inside the student's folder
+    allow: Mapping[str, tuple[Any, ...]]  # run option -> values a submission may ask for
+    build: Build | None
+    requires_host_files: tuple[str, ...]
+    checks: tuple[Check, ...]
+    line: int | None
+
+    @property
+    def max_points(self) -> float:
+        return points_sum(c.points for c in self.checks)
+
+    def input_kind(self, name: str) -> str:
+        for sc in self.scenarios():
+            if name in sc.inputs:
+                return sc.inputs[name].kind
+        raise KeyError(name)
+
+    def scenarios(self) -> list[schema.Scenario]:
+        out = {id(self.scenario): self.scenario}
+        for check in self.checks:
+            out.setdefault(id(check.scenario), check.scenario)
+        return list(out.values())
+
+
+@dataclass(frozen=True)
+class Course:
+    path: Path
+    id: str
+    title: str
+    limits: Limits
+    assignments: tuple[Assignment, ...]
+
+    @property
+    def max_points(self) -> float:
+        return points_sum(a.max_points for a in self.assignments)
+
+
+def points_sum(values: Any) -> float:
+    """Sum points without float noise (0.1 + 0.2 stays 0.3): hundredths are the unit."""
+    return round(sum(round(float(v) * 100) for v in values) / 100, 2)
+
+
+def load(path: str | Path, root: Path | None = None) -> Course:
+    """Parse and validate a course file and every scenario it names; raise ScenarioError listing all."""
+    path = Path(path)
+    shown = schema._display_path(path, root)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError([Problem(shown, None, "", f"cannot read the course file: {exc}")]) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError([Problem(shown, schema._toml_error_line(str(exc)), "", f"invalid TOML: {exc}")]) from exc
+    check = schema._Checker(shown, text, path.parent)
+    course = _course(data, path, check, root)
+    if check.problems:
+        raise ScenarioError(check.problems)
+    assert course is not None
+    return course
+
+
+def _course(data: dict[str, Any], path: Path, check: schema._Checker, root: Path | None) -> Course | None:
+    check.keys(data, (), {"schema_version", "course", "limits", "assignment"})
+    version = data.get("schema_version")
+    if version is None:
+        check.error(("schema_version",), f"is required (this hardlab reads schema_version = {COURSE_SCHEMA_VERSION})")
+    elif version != COURSE_SCHEMA_VERSION or isinstance(version, bool):
+        check.error(("schema_version",), f"unsupported version {version!r}; this hardlab reads {COURSE_SCHEMA_VERSION}")
+    meta = data.get("course")
+    if not isinstance(meta, dict):
+        check.error(("course",), "a [course] table is required (id, title)")
+        meta = {}
+    check.keys(meta, ("course",), {"id", "title"})
+    cid = check.text(meta, "id", ("course",)) or path.stem
+    if not _ID.match(cid):
+        check.error(("course", "id"), f"{cid!r} is not a valid id (letters, digits, . _ + -)")
+    title = check.text(meta, "title", ("course",), required=True) or ""
+    limits = _limits(check, data.get("limits", {}))
+    raw = data.get("assignment")
+    if not isinstance(raw, list) or not raw:
+        check.error(("assignment",), "at least one [[assignment]] is required")
+        raw = []
+    cache: dict[Path, schema.Scenario | None] = {}
+    assignments: list[Assignment] = []
+    seen: dict[str, int] = {}
+    for n, item in enumerate(raw):
+        apath: KeyPath = ("assignment", n)
+        if not isinstance(item, dict):
+            check.error(apath, "must be a table")
+            continue
+        assignment = _assignment(check, item, apath, path, cache, root)
+        if assignment is None:
+            continue
+        if assignment.id in seen:
+            first = seen[assignment.id]
+            check.error((*apath, "id"), f"duplicate assignment id {assignment.id!r} (first at assignment[{first}])")
+        seen[assignment.id] = n
+        assignments.append(assignment)
+    return Course(path, cid, title, limits, tuple(assignments))
+
+
+def _limits(check: schema._Checker, raw: Any) -> Limits:
+    path: KeyPath = ("limits",)
+    if not isinstance(raw, dict):
+        check.error(path, "must be a table")
+        return Limits()
+    check.keys(raw, path, LIMIT_TYPES)
+    values: dict[str, Any] = {}
+    for key, (kinds, what) in LIMIT_TYPES.items():
+        value = check.typed(raw, key, path, kinds, what)
+        if value is None:
+            continue
+        if key == "mem_limit":
+            try:
+                if size_bytes(value) < 16 * 1024**2:
+                    check.error((*path, key), "must be at least 16m (a container needs memory to start)")
+                    continue
+            except ValueError as exc:
+                check.error((*path, key), str(exc))
+                continue
+        elif value <= 0:
+            check.error((*path, key), f"must be positive, got {value}")
+            continue
+        values[key] = value
+    if "step_timeout" in values and values["step_timeout"] > 600:
+        check.error((*path, "step_timeout"), "must be at most 600 seconds")
+        values.pop("step_timeout")
+    return Limits(**values)
+
+
+def _load_scenario(
+    check: schema._Checker, ref: str, where: KeyPath, course_file: Path, cache: dict[Path, Any], root: Path | None
+) -> schema.Scenario | None:
+    file = (course_file.parent / ref).resolve()
+    if file not in cache:
+        if not file.is_file():
+            check.error(where, f"scenario file not found: {ref} (relative to {course_file.parent})")
+            cache[file] = None
+        else:
+            try:
+                cache[file] = schema.load(file, root=root)
+            except ScenarioError as exc:
+                check.error(where, f"the scenario {ref} is invalid ({len(exc.problems)} problem(s) below)")
+                check.problems.extend(exc.problems)
+                cache[file] = None
+    return cache[file]
+
+
+def _assignment(
+    check: schema._Checker,
+    raw: dict[str, Any],
+    path: KeyPath,
+    course_file: Path,
+    cache: dict[Path, Any],
+    root: Path | None,
+) -> Assignment | None:
+    before = len(check.problems)
+    check.keys(raw, path, {"id", "title", "scenario", "inputs", "allow", "build", "requires_host_files", "check"})
+    aid = check.text(raw, "id", path, required=True) or ""
+    if aid and not _ID.match(aid):
+        check.error((*path, "id"), f"{aid!r} is not a valid id (letters, digits, . _ + -; no spaces)")
+    title = check.text(raw, "title", path) or aid
+    ref = check.text(raw, "scenario", path, required=True)
+    scenario = _load_scenario(check, ref, (*path, "scenario"), course_file, cache, root) if ref else None
+    checks = _checks(check, raw.get("check"), (*path, "check"), scenario, course_file, cache, root)
+    scenarios = {id(s): s for s in [scenario, *(c.scenario for c in checks)] if s is not None}
+    declared = {name: sc.inputs[name] for sc in scenarios.values() for name in sc.inputs}
+    inputs = _input_map(check, raw.get("inputs", {}), (*path, "inputs"), declared)
+    build = _build(check, raw.get("build"), (*path, "build"), declared, inputs)
+    filled = set(inputs) | ({build.input} if build else set())
+    for n, graded in enumerate(checks):
+        used = case_inputs(graded.case)
+        cpath: KeyPath = (*path, "check", n, "case")
+        if not used:
+            check.error(cpath, f"case {graded.case.id!r} uses no input: every student would get the same result")
+        for name in sorted(used - filled):
+            check.error(cpath, f"case {graded.case.id!r} uses input {name!r}, which this assignment does not fill "
+                               "from the submission (the instructor's default would be graded)")  # fmt: skip
+    allow = _allow(check, raw.get("allow", {}), (*path, "allow"))
+    if allow and not any(declared[n].kind == "options" for n in inputs if n in declared):
+        check.error((*path, "allow"), "an allow-list applies to a submitted run-options input; there is none here")
+    host_files = check.strings(raw, "requires_host_files", path, allow_single=False)
+    for n, name in enumerate(host_files):
+        if not name.startswith("/"):
+            check.error((*path, "requires_host_files", n), f"expected an absolute path, got {name!r}")
+    if len(check.problems) > before or scenario is None:
+        return None
+    return Assignment(aid, title, scenario, inputs, allow, build, host_files, tuple(checks), check.line(path))
+
+
+def case_inputs(case: schema.Case) -> set[str]:
+    """Inputs a case reads: ${name} in its image, options and commands, and use_inputs."""
+    used = schema.placeholders(case.image) | schema.placeholders(dict(case.container)) | set(case.use_inputs)
+    steps = list(case.steps) + (list(case.control.steps) if case.control else [])
+    for step in steps:
+        used |= schema.placeholders(list(step.argv))
+    if case.control:
+        used |= schema.placeholders(dict(case.control.container))
+    return used
+
+
+def _checks(
+    check: schema._Checker,
+    raw: Any,
+    path: KeyPath,
+    scenario: schema.Scenario | None,
+    course_file: Path,
+    cache: dict[Path, Any],
+    root: Path | None,
+) -> list[Check]:
+    if not isinstance(raw, list) or not raw:
+        check.error(path, "at least one [[assignment.check]] is required (case, points, hint)")
+        return []
+    out: list[Check] = []
+    seen: set[tuple[int, str]] = set()
+    for n, item in enumerate(raw):
+        cpath: KeyPath = (*path, n)
+        if not isinstance(item, dict):
+            check.error(cpath, "must be a table with case, points, hint")
+            continue
+        check.keys(item, cpath, {"case", "points", "hint", "scenario"})
+        own = scenario
+        if "scenario" in item:
+            ref = check.text(item, "scenario", cpath)
+            own = _load_scenario(check, ref, (*cpath, "scenario"), course_file, cache, root) if ref else None
+        case_id = check.text(item, "case", cpath, required=True)
+        points = item.get("points")
+        if "points" not in item:
+            check.error((*cpath, "points"), "is required (a number >= 0)")
+        elif isinstance(points, bool) or not isinstance(points, (int, float)) or points < 0:
+            check.error((*cpath, "points"), f"expected a number >= 0, got {points!r}")
+        elif round(points * 100) != points * 100:
+            check.error((*cpath, "points"), f"at most two decimals, got {points!r}")
+        hint = check.text(item, "hint", cpath, required=True)
+        if own is None or not case_id:
+            continue
+        cases = {c.id: c for c in own.cases}
+        if case_id not in cases:
+            near = difflib.get_close_matches(case_id, list(cases), n=1)
+            hint_txt = f" (did you mean {near[0]!r}?)" if near else f" (cases: {', '.join(cases)})"
+            check.error((*cpath, "case"), f"no case {case_id!r} in scenario {own.id}{hint_txt}")
+            continue
+        if (id(own), case_id) in seen:
+            check.error((*cpath, "case"), f"case {case_id!r} is graded twice in this assignment")
+            continue
+        seen.add((id(own), case_id))
+        if isinstance(points, (int, float)) and not isinstance(points, bool) and points >= 0 and hint:
+            out.append(Check(own, cases[case_id], float(points), hint, check.line(cpath)))
+    return out
+
+
+def confined_relpath(value: str) -> str | None:
+    """Why `value` cannot name a file inside a student's folder, or None when it can."""
+    if not value or not value.strip():
+        return "is empty"
+    if "\\" in value or "\0" in value:
+        return f"{value!r} must use '/' and no NUL"
+    pure = PurePosixPath(value)
+    if pure.is_absolute():
+        return f"{value!r} is absolute; write a path relative to the student's folder"
+    if any(part in {"..", ""} for part in value.split("/")) or value.startswith("./.."):
+        return f"{value!r} climbs out of the student's folder"
+    return None
+
+
+def _input_map(check: schema._Checker, raw: Any, path: KeyPath, declared: Mapping[str, schema.Input]) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        check.error(path, "must be a table: { INPUT = 'file in the student folder' }")
+        return {}
+    out = {}
+    for name, value in raw.items():
+        if name not in declared:
+            known = ", ".join(sorted(declared)) or "none"
+            check.error((*path, name), f"the assignment's scenarios declare no input {name!r} (declared: {known})")
+            continue
+        if declared[name].kind not in SUBMITTABLE_KINDS:
+            check.error((*path, name), f"input kind {declared[name].kind!r} cannot be filled from a file")
+            continue
+        if not isinstance(value, str):
+            check.error((*path, name), f"expected a path inside the student's folder, got {value!r}")
+            continue
+        why = confined_relpath(value)
+        if why:
+            check.error((*path, name), why)
+            continue
+        out[name] = value
+    return out
+
+
+def _build(
+    check: schema._Checker, raw: Any, path: KeyPath, declared: Mapping[str, schema.Input], inputs: Mapping[str, str]
+) -> Build | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        check.error(path, "expected { dockerfile = 'path/Dockerfile', input = 'image' }")
+        return None
+    check.keys(raw, path, {"dockerfile", "input"})
+    dockerfile = check.text(raw, "dockerfile", path, required=True)
+    target = check.text(raw, "input", path, required=True)
+    if dockerfile and (why := confined_relpath(dockerfile)):
+        check.error((*path, "dockerfile"), why)
+        return None
+    if target:
+        if target not in declared:
+            check.error((*path, "input"), f"the assignment's scenarios declare no input {target!r}")
+            return None
+        if declared[target].kind != "text":
+            check.error((*path, "input"), f"input {target!r} is of kind {declared[target].kind!r}; an image is 'text'")
+            return None
+        if target in inputs:
+            check.error((*path, "input"), f"input {target!r} is also filled from a file under inputs")
+            return None
+    if not dockerfile or not target:
+        return None
+    return Build(dockerfile, target)
+
+
+def _allow(check: schema._Checker, raw: Any, path: KeyPath) -> dict[str, tuple[Any, ...]]:
+    if not isinstance(raw, dict):
+        check.error(path, "must be a table: { OPTION = [allowed values] }")
+        return {}
+    out: dict[str, tuple[Any, ...]] = {}
+    for key, values in raw.items():
+        if key not in schema.CONTAINER_OPTIONS:
+            near = difflib.get_close_matches(key, list(schema.CONTAINER_OPTIONS), n=1)
+            check.error((*path, key), "unknown run option" + (f" (did you mean {near[0]!r}?)" if near else ""))
+            continue
+        if not isinstance(values, list) or not values:
+            check.error((*path, key), f"expected a non-empty list of allowed values, got {values!r}")
+            continue
+        if key in {"cap_add", "cap_drop"}:
+            bad = [v for v in values if not isinstance(v, str) or (v.upper() != "ALL" and not capsmod.is_known(v))]
+            if bad:
+                check.error((*path, key), f"unknown capability {bad[0]!r}")
+                continue
+            values = [capsmod.normalize(v) if v.upper() != "ALL" else "ALL" for v in values]
+        out[key] = tuple(values)
+    return out

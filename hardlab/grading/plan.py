@@ -1,0 +1,188 @@
+"""From a course and a submissions folder to a grading plan: one entry per student x assignment x check,
+each with its staged inputs or the reason the submission is refused. No pytest, no docker.
+
+Accepted files are copied into a grader-owned staging folder, so a student cannot swap a file (or a symlink)
+between the check and its use, and containers only ever see the copies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hardlab.grading import submit as sub
+from hardlab.grading.course import Assignment, Course
+from hardlab.grading.submit import SubmissionError
+
+PLAN_NAME = "hardlab-grading-plan.json"
+RECORDS_NAME = "records.json"
+
+
+@dataclass
+class Entry:
+    """One graded check of one student."""
+
+    student: str
+    assignment: str
+    assignment_title: str
+    scenario: str  # absolute path of the scenario file
+    case: str
+    title: str
+    points: float
+    hint: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+    rejected: str = ""  # why the submission is refused (graded zero, nothing runs)
+    skip: str = ""  # why this check cannot be graded on this host (not counted)
+    build: dict[str, Any] | None = None  # context, base, instructions, input, key: built in limited containers
+
+    @property
+    def nodeid(self) -> str:
+        return f"{self.student}::{self.assignment}::{self.case}"
+
+
+@dataclass
+class Plan:
+    course_id: str
+    course_title: str
+    course_file: str
+    limits: dict[str, Any]
+    students: list[str]
+    entries: list[Entry]
+    notes: list[str]
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        return json.dumps(data, indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        data = json.loads(text)
+        data["entries"] = [Entry(**e) for e in data["entries"]]
+        return cls(**data)
+
+
+def make(
+    course: Course,
+    submissions: Path,
+    stage: Path,
+    lab_images: dict[str, str],
+    only: str | None = None,
+    host_file_exists: Any = os.path.exists,
+) -> Plan:
+    """Validate and stage every student's files. `lab_images` maps 'lab:NAME' to its local tag."""
+    names, notes = sub.students(submissions)
+    if only is not None:
+        if only not in names:
+            raise SubmissionError(f"no student folder {only!r} in {submissions}" +
+                                  (f" (found: {', '.join(names[:10])})" if names else ""))  # fmt: skip
+        names = [only]
+    entries: list[Entry] = []
+    for student in names:
+        for assignment in course.assignments:
+            entries += _entries(course, assignment, submissions / student, student, stage, lab_images, host_file_exists)
+    return Plan(course.id, course.title, str(course.path), course.limits.__dict__.copy(), names, entries, notes)
+
+
+def _entries(
+    course: Course,
+    assignment: Assignment,
+    folder: Path,
+    student: str,
+    stage: Path,
+    lab_images: dict[str, str],
+    host_file_exists: Any,
+) -> list[Entry]:
+    skip = ""
+    missing = [f for f in assignment.requires_host_files if not host_file_exists(f)]
+    if missing:
+        skip = (f"the grading host lacks {', '.join(missing)} (needed to grade {assignment.id}; "
+                "e.g. install Debian's apparmor package for apparmor_parser)")  # fmt: skip
+    inputs: dict[str, Any] = {}
+    build = None
+    rejected = ""
+    if not skip:
+        try:
+            inputs, build = _stage(course, assignment, folder, student, stage / student / assignment.id, lab_images)
+        except SubmissionError as exc:
+            rejected = str(exc)
+    return [
+        Entry(
+            student=student,
+            assignment=assignment.id,
+            assignment_title=assignment.title,
+            scenario=str(check.scenario.path.resolve()),
+            case=check.case.id,
+            title=check.case.title,
+            points=check.points,
+            hint=check.hint,
+            inputs=inputs,
+            rejected=rejected,
+            skip=skip,
+            build=build,
+        )
+        for check in assignment.checks
+    ]
+
+
+def _stage(
+    course: Course, assignment: Assignment, folder: Path, student: str, dest: Path, lab_images: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, str] | None]:
+    limits = course.limits
+    values: dict[str, Any] = {}
+    for name, rel in sorted(assignment.inputs.items()):
+        shown = f"{student}/{rel}"
+        path = sub.confine(folder, rel, shown)
+        text = sub.read_text(path, shown, limits.max_file_bytes)
+        kind = assignment.input_kind(name)
+        if kind == "options":
+            table = sub.parse_options(text, shown)
+            problems = sub.option_problems(table, assignment.allow, limits)
+            if problems:
+                raise SubmissionError(f"{shown}: " + "; ".join(problems))
+            values[name] = table
+            continue
+        if kind == "text":
+            values[name] = text.strip()
+            continue
+        if kind == "seccomp":
+            sub.read_seccomp(text, shown)
+        dest.mkdir(parents=True, exist_ok=True)
+        staged = dest / f"{name}{Path(rel).suffix}"
+        staged.write_text(text, encoding="utf-8")
+        values[name] = str(staged.resolve())
+    build = None
+    if assignment.build is not None:
+        rel = assignment.build.dockerfile
+        shown = f"{student}/{rel}"
+        path = sub.confine(folder, rel, shown)
+        text = sub.read_text(path, shown, limits.max_file_bytes)
+        instructions = sub.parse_dockerfile(text, shown, set(lab_images))
+        context = dest / "context"
+        if context.exists():
+            shutil.rmtree(context)
+        context.mkdir(parents=True)
+        folder_shown = f"{student}/{Path(rel).parent.as_posix()}".removesuffix("/.")
+        sub.stage_context(path.parent, context, folder_shown, limits.max_context_bytes)
+        build = {
+            "context": str(context.resolve()),
+            "base": lab_images[instructions[0][2]],
+            "instructions": [list(i) for i in instructions[1:]],
+            "input": assignment.build.input,
+            "key": _tree_hash(context),
+            "shown": shown,
+        }
+    return values, build
+
+
+def _tree_hash(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]

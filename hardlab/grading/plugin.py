@@ -1,0 +1,250 @@
+"""pytest plugin for `hardlab grade`: a grading plan becomes one spine `CaseItem` per student x assignment x
+check, with the student's staged files as `item.hardlab_inputs`, so xdist, controls, labels and sweeps are the
+spine's. Loaded with `-p hardlab.grading.plugin`; it only collects a file named like `grading_plan.PLAN_NAME`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hardlab.core import report
+from hardlab.grading.course import Limits
+from hardlab.grading.plan import PLAN_NAME, RECORDS_NAME, Entry, Plan
+from hardlab.pytest.items import CaseFailure, CaseItem, judge
+from hardlab.spec import schema
+
+REFUSED = "submission-refused"
+BUILD_FAILED = "image-did-not-build"
+OPTIONS_REFUSED = "options-refused-by-engine"
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> PlanFile | None:
+    if file_path.name == PLAN_NAME:
+        return PlanFile.from_parent(parent, path=file_path)
+    return None
+
+
+def limited_case(case: schema.Case, limits: Limits) -> schema.Case:
+    """The case under the course's hard limits: the scenario may set its own (it is the instructor's), a
+    submission's options are checked against them before they get here; steps get at most step_timeout."""
+    container = {**limits.container(), **case.container}
+
+    def steps(items: tuple[schema.Step, ...]) -> tuple[schema.Step, ...]:
+        return tuple(dataclasses.replace(s, timeout=min(s.timeout, limits.step_timeout)) for s in items)
+
+    control = case.control
+    if control is not None:
+        control = dataclasses.replace(control, steps=steps(control.steps))
+    return dataclasses.replace(case, container=container, steps=steps(case.steps), control=control)
+
+
+class PlanFile(pytest.File):
+    """The grading plan: every entry an item, in the plan's (sorted) order, the same on every worker."""
+
+    def collect(self) -> Any:
+        plan = Plan.from_json(self.path.read_text(encoding="utf-8"))
+        limits = Limits(**plan.limits)
+        scenarios: dict[str, schema.Scenario] = {}
+        order: dict[str, int] = {}
+        for n, entry in enumerate(plan.entries):
+            if entry.scenario not in scenarios:
+                scenarios[entry.scenario] = schema.load(entry.scenario)
+            scenario = scenarios[entry.scenario]
+            case = next(c for c in scenario.cases if c.id == entry.case)
+            item = GradeItem.from_parent(self, name=entry.nodeid, callobj=grade_judge)
+            item.scenario = scenario
+            item.case = limited_case(case, limits)
+            item.hardlab_inputs = {k: v for k, v in entry.inputs.items() if k in scenario.inputs}
+            item.grade = entry
+            item.limits = limits
+            item.add_marker(pytest.mark.hardlab)
+            order.setdefault(entry.assignment, len(order))
+            record = {k: v for k, v in dataclasses.asdict(entry).items() if k not in {"inputs", "build"}}
+            record.update(order=order[entry.assignment], check_order=n)
+            item.user_properties.append(("hardlab", json.dumps(report.case_record(scenario, case))))
+            item.user_properties.append(("hardlab_grade", json.dumps(record)))
+            yield item
+
+
+class GradeItem(CaseItem):
+    grade: Entry
+    limits: Limits
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, self.name
+
+
+def _fail(item: GradeItem, classification: str, text: str) -> None:
+    item.user_properties.append(("hardlab_class", classification))
+    raise CaseFailure(classification, text)
+
+
+def grade_judge(request: pytest.FixtureRequest) -> None:
+    """Refused submissions fail without running anything; the rest build (if needed) and run the case."""
+    from hardlab.engine.images import ImageError
+    from hardlab.engine.runner import EngineError
+
+    item: GradeItem = request.node
+    entry = item.grade
+    if entry.skip:
+        item.user_properties.append(("hardlab_class", report.HOST_FEATURE_MISSING))
+        pytest.skip(entry.skip)
+    if entry.rejected:
+        _fail(item, REFUSED, f"SUBMISSION REFUSED: {entry.rejected}")
+    values = dict(item.hardlab_inputs)
+    if entry.build:
+        values[entry.build["input"]] = _built_image(request, item)
+    if schema.placeholders(item.case.image):
+        defaults = {n: i.default for n, i in item.scenario.inputs.items() if i.kind == "text"}
+        item.case = dataclasses.replace(item.case, image=schema.substitute(item.case.image, {**defaults, **values}))
+    item.hardlab_inputs = values
+    reuse = _control_key(item, values)
+    if reuse and reuse.is_file():
+        # The same permissive twin (image, options, steps) already passed in this run: its outcome is a
+        # function of those alone, so it is not run again for every student.
+        item.case = dataclasses.replace(item.case, control=None)
+    try:
+        result = request.getfixturevalue("hardlab_case_run")
+    except (EngineError, ImageError) as exc:
+        text = str(exc)
+        if "refused to create" in text and any(isinstance(v, dict) for v in values.values()):
+            _fail(item, OPTIONS_REFUSED, f"THE ENGINE REFUSED YOUR RUN OPTIONS: {text}")
+        _fail(item, report.HARNESS_ERROR, f"HARNESS ERROR (not the student's fault; regrade): {text}")
+    control = getattr(result, "control", None)
+    if reuse and control is not None and control.ok and not control.skip_reason:
+        reuse.write_text("ok\n")
+    try:
+        judge(request, result)
+    except CaseFailure as exc:
+        if exc.classification != report.NOT_STARTED:
+            raise
+        raise CaseFailure(exc.classification, f"{exc}\n\n{_why_not_started(item)}") from None
+
+
+def _why_not_started(item: GradeItem) -> str:
+    kinds = {item.scenario.inputs[n].kind for n in item.hardlab_inputs if n in item.scenario.inputs}
+    text = "why: the container never started, so nothing could be checked and this check earns nothing."
+    if next(c for c in item.scenario.cases if c.id == item.case.id).control is not None:
+        text += " The same case's control (its permissive twin) did start."
+    if "seccomp" in kinds:
+        text += (" Your seccomp profile is applied before the container's first program runs: a profile that "
+                 "refuses everything (or execve, futex, ...) stops the container itself.")  # fmt: skip
+    return text
+
+
+def _control_key(item: GradeItem, values: dict[str, Any]) -> Path | None:
+    """Where this case's control outcome is shared within the run, keyed by everything the control runs."""
+    import hashlib
+    import tempfile
+
+    from hardlab.core.inputs import InputError, bind, container_for
+    from hardlab.pytest.plugin import STATE
+    from hardlab.spec.schema import DEFAULT_LIMITS
+
+    case = item.case
+    if case.control is None:
+        return None
+    try:
+        bound = bind(item.scenario, values)
+        options = {**DEFAULT_LIMITS, **container_for(case, bound)}
+    except InputError:
+        return None
+    control = {**options, **schema.substitute(dict(case.control.container), bound)}
+    steps = [(s.argv, s.user, s.timeout, repr(s.expect)) for s in case.control.steps]
+    text = json.dumps([case.image, control, steps, str(item.scenario.path)], sort_keys=True, default=str)
+    run_id = item.config.stash[STATE]["run_id"]
+    digest = hashlib.sha256(text.encode()).hexdigest()[:24]
+    return Path(tempfile.gettempdir()) / f"hardlab-grade-ctl-{run_id}-{digest}.ok"
+
+
+def _built_image(request: pytest.FixtureRequest, item: GradeItem) -> str:
+    from hardlab.engine import images
+    from hardlab.grading.build import BuildError, build
+    from hardlab.pytest.plugin import STATE
+
+    state = request.config.stash[STATE]
+    client = request.getfixturevalue("hardlab_client")
+    spec = item.grade.build or {}
+    for lab in ("busybox", "tools"):
+        if images.tag_for(lab) == spec.get("base"):
+            images.ensure(client, images.PREFIX + lab)
+    try:
+        return build(client, spec, item.limits, state["run_id"], state["owner"])
+    except BuildError as exc:
+        _fail(item, BUILD_FAILED, f"YOUR IMAGE DID NOT BUILD: {exc}")
+    raise AssertionError("unreachable")
+
+
+class GradeRecorder:
+    """On the controller: one record per graded check, written next to the plan when the run ends."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, Any]] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        if "hardlab_grade" not in props:
+            return
+        rec = self.records.setdefault(report.nodeid, {**json.loads(props["hardlab_grade"]), "outcome": "error"})
+        klass = props.get("hardlab_class", "")
+        if report.when == "call":
+            if report.passed:
+                rec.update(outcome="passed", classification="ok", message="")
+            elif report.skipped:
+                reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+                reason = reason.removeprefix("Skipped: ")
+                rec.update(outcome="skipped", classification=klass or "skipped", message=reason)
+            else:
+                outcome = {REFUSED: "rejected", report_harness(): "error"}.get(klass, "failed")
+                rec.update(outcome=outcome, classification=klass or "failed", message=str(report.longrepr))
+        elif report.failed and rec["outcome"] != "failed":
+            rec.update(outcome="error", classification=report_harness(), message=str(report.longrepr)[:4000])
+        elif report.when == "setup" and report.skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            rec.update(outcome="skipped", classification="skipped", message=reason)
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        plan = next((Path(a) for a in session.config.args if Path(a).name == PLAN_NAME), None)
+        if plan is None:
+            return
+        (plan.parent / RECORDS_NAME).write_text(json.dumps(list(self.records.values()), indent=1))
+        _remove_images(session.config)
+        _remove_run_files(session.config)
+
+
+def report_harness() -> str:
+    return report.HARNESS_ERROR
+
+
+def _remove_images(config: pytest.Config) -> None:
+    from hardlab.engine.runner import EngineError, connect
+    from hardlab.grading.build import remove_run_images
+    from hardlab.pytest.plugin import STATE
+
+    try:
+        remove_run_images(connect(timeout=60), config.stash[STATE]["run_id"])
+    except EngineError:
+        return
+
+
+def _remove_run_files(config: pytest.Config) -> None:
+    import tempfile
+
+    from hardlab.pytest.plugin import STATE
+
+    run_id = config.stash[STATE]["run_id"]
+    patterns = (f"hardlab-grade-ctl-{run_id}-*.ok", f"hardlab-grade-build-*-{run_id}.lock",
+                f"hardlab-grade-build-*-{run_id}.failed")  # fmt: skip
+    for pattern in patterns:
+        for path in Path(tempfile.gettempdir()).glob(pattern):
+            path.unlink(missing_ok=True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(GradeRecorder(), "hardlab-grade-recorder")

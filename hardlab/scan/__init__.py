@@ -1,0 +1,1 @@
+"""Offline vulnerability scanning of an image's packages with klar's gate."""

@@ -1,0 +1,1 @@
+"""This machine's processes, locks and kernel facilities (no docker, no pytest)."""

@@ -1,0 +1,1 @@
+"""The content-trust lab: a registry and a notary server on loopback."""

@@ -1,0 +1,1 @@
+"""The disposable lab VM with AppArmor, where --privileged works."""

@@ -1,0 +1,556 @@
+"""`hardlab vm up | run | down | status`: a disposable Debian VM with AppArmor, for what this host cannot run.
+
+The disk is built once from Debian's packages (labs/vm/build.sh) and cached, keyed by a hash of the recipe;
+every boot is pristine (qemu's snapshot=on). The guest's PID 1 (labs/vm/guest-init) starts dockerd and runs
+jobs the host drops into a 9p spool; the project itself is shared by 9p, so reports land in reports/vm/.
+qemu is tracked by a PID file and reaped on `down`, on failure and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+from hardlab.system.locks import file_lock
+from hardlab.vm import plan as vm_plan
+from hardlab.vm.plan import REPO, Keys, QemuPlan
+
+QEMU = "qemu-system-x86_64"
+BOOT_TIMEOUT = float(os.environ.get("HARDLAB_VM_BOOT_TIMEOUT", "300"))
+JOB_TIMEOUT = float(os.environ.get("HARDLAB_VM_JOB_TIMEOUT", "3600"))
+KVM_PROBE_TIMEOUT = 12.0  # a working KVM reaches the initrd in ~2 s; TCG is never probed
+
+
+class VmError(Exception):
+    """The lab VM could not be built, booted or reached (an infrastructure problem, not a finding)."""
+
+
+class Vm:
+    def __init__(self, repo: Path = REPO, out: TextIO = sys.stderr) -> None:
+        self.repo = repo
+        self.out = out
+        self.cache = vm_plan.cache_root() / "vm"
+        self.state = vm_plan.state_dir(repo)
+        self.spool = self.state / "spool"
+        self.pidfile = self.state / "qemu.pid"
+        self.qmp = self.state / "qmp.sock"
+        self.reports = repo / vm_plan.GUEST_REPORTS
+        # A VM with its own state folder (tests, a second VM) keeps its console there, not over the user's.
+        custom = "HARDLAB_VM_STATE" in os.environ
+        self.console = (self.state if custom else self.reports) / "console.log"
+        self.timings: dict[str, float] = {}
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    # -- progress -------------------------------------------------------------------------------------------
+    def say(self, message: str) -> None:
+        print(f"hardlab vm: {message}", file=self.out, flush=True)
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        yield
+        self.timings[name] = time.monotonic() - started
+        self.say(f"{name}: {self.timings[name]:.1f}s")
+
+    # -- build ----------------------------------------------------------------------------------------------
+    def keys(self) -> Keys:
+        return Keys.compute(deps=vm_plan.project_deps((self.repo / "pyproject.toml").read_text()))
+
+    def disk_dir(self) -> Path:
+        return self.cache / f"disk-{self.keys().disk}"
+
+    def built(self) -> bool:
+        return (self.disk_dir() / "disk.qcow2").is_file()
+
+    def ensure_tools(self) -> None:
+        """qemu (and mmdebstrap) from Debian's packages when we are root on Debian; else say how."""
+        missing = [pkg for cmd, pkg in ((QEMU, "qemu-system-x86"), ("qemu-img", "qemu-utils")) if not shutil.which(cmd)]
+        if not (shutil.which("mmdebstrap") or shutil.which("debootstrap")) and not self.built():
+            missing.append("mmdebstrap")
+        if not missing:
+            return
+        if os.geteuid() != 0 or not shutil.which("apt-get"):
+            raise VmError(f"the lab VM needs {', '.join(missing)}: apt-get install --no-install-recommends "
+                          + " ".join(missing))  # fmt: skip
+        self.say(f"installing Debian's {' '.join(missing)}")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        done = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+                              env=env, capture_output=True, text=True)  # fmt: skip
+        if done.returncode != 0:
+            raise VmError(f"apt-get install {' '.join(missing)} failed: {done.stderr.strip()[-800:]}")
+
+    def ensure_disk(self) -> Path:
+        keys = self.keys()
+        disk = self.cache / f"disk-{keys.disk}"
+        if (disk / "disk.qcow2").is_file():
+            return disk
+        reason = vm_plan.skip_reason(shutil.which(QEMU), mirror_error(), False, os.geteuid() == 0)
+        if reason:
+            raise VmError(reason)
+        with file_lock(self.cache / ".lock"):
+            if (disk / "disk.qcow2").is_file():  # another `up` built it while we waited
+                return disk
+            rootfs = self.cache / f"rootfs-{keys.rootfs}"
+            if not (rootfs / ".hardlab-packages.txt").is_file():
+                self.say(f"building the VM rootfs from Debian's packages (once; cached in {rootfs})")
+                with self.phase("rootfs build"):
+                    self._script("rootfs", str(rootfs))
+            partial = self.cache / f"disk-{keys.disk}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            with self.phase("disk image"):
+                self._script("disk", str(rootfs), str(partial))
+            partial.rename(disk)
+            # Older disks and rootfs trees are dead weight (a GB each): keep only the current ones.
+            for stale in self.cache.glob("disk-*"):
+                if stale != disk:
+                    shutil.rmtree(stale, ignore_errors=True)
+            for stale in self.cache.glob("rootfs-*"):
+                if stale.name not in {rootfs.name, rootfs.name + ".mmdebstrap.log"}:
+                    shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+        return disk
+
+    def _script(self, *args: str) -> None:
+        done = subprocess.run(["bash", str(vm_plan.RECIPE / "build.sh"), *args], capture_output=True, text=True)
+        for line in done.stdout.splitlines():
+            self.say(line)
+        if done.returncode != 0:
+            raise VmError(f"labs/vm/build.sh {args[0]} failed ({done.returncode}): {done.stderr.strip()[-1500:]}")
+
+    def ensure_pydeps(self) -> Path:
+        """The suite's Python deps for the guest's python3.11, installed on the host (the guest is offline)."""
+        deps = vm_plan.project_deps((self.repo / "pyproject.toml").read_text())
+        target = self.cache / f"pydeps-{self.keys().pydeps}"
+        if (target / ".complete").is_file():
+            return target
+        with file_lock(self.cache / ".lock"), self.phase("python deps for the guest"):
+            partial = target.with_suffix(".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            pip = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--target",
+                   str(partial), "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp",
+                   "--abi", "cp311", "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
+                   *deps]  # fmt: skip
+            done = subprocess.run(pip, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise VmError(f"pip could not fetch the guest's Python deps: {done.stderr.strip()[-1200:]}")
+            (partial / ".complete").write_text("\n".join(deps) + "\n")
+            shutil.rmtree(target, ignore_errors=True)
+            partial.rename(target)
+        return target
+
+    def ensure_data_disk(self) -> Path | None:
+        """A sparse ext4 image for the guest's /var/lib/docker: lab images imported once stay imported."""
+        if os.environ.get("HARDLAB_VM_DATA_DISK", "1") == "0":
+            return None
+        data = self.cache / f"docker-data-{self.keys().disk}.img"
+        if data.is_file():
+            return data
+        partial = data.with_suffix(".partial")
+        done = subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "hardlab-docker", str(partial), "16G"],
+                              capture_output=True, text=True)  # fmt: skip
+        if done.returncode != 0:
+            raise VmError(f"mkfs.ext4 of the engine data disk failed: {done.stderr.strip()[-500:]}")
+        partial.rename(data)
+        for stale in self.cache.glob("docker-data-*.img"):
+            if stale != data and not _in_use_by_other_qemu(stale):
+                stale.unlink(missing_ok=True)
+        return data
+
+    def ensure_lab_tarballs(self) -> None:
+        """The lab images' rootfs tarballs, built here: the guest has no mirror, it only `docker import`s them."""
+        from hardlab.engine import images
+        for name in images.recipe_names():
+            if images.tarball_path(name).is_file():
+                continue
+            with images.lock(), self.phase(f"lab image {name} rootfs"):
+                try:
+                    images.build_tarball(name, self.out)
+                except images.ImageError as exc:
+                    raise VmError(str(exc)) from None
+
+    # -- accel ----------------------------------------------------------------------------------------------
+    def accel(self, disk: Path) -> str:
+        forced = os.environ.get("HARDLAB_VM_ACCEL")
+        if forced in {"kvm", "tcg"}:
+            return forced
+        if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+            return "tcg"
+        key = vm_plan.accel_cache_key(platform.release() + platform.version(), self.keys().rootfs)
+        cached = vm_plan.read_json(self.cache / f"accel-{key}.json")
+        if cached.get("accel") in {"kvm", "tcg"}:
+            return str(cached["accel"])
+        with self.phase("kvm boot probe"):
+            ok = self._kvm_probe(disk)
+        accel = "kvm" if ok else "tcg"
+        self.say("KVM boots the guest kernel: using it" if ok else "KVM did not boot the guest kernel: using TCG")
+        (self.cache / f"accel-{key}.json").write_text(json.dumps({"accel": accel}))
+        return accel
+
+    def _kvm_probe(self, disk: Path) -> bool:
+        with tempfile.TemporaryDirectory(prefix="hardlab-kvm-") as tmp:
+            log = Path(tmp) / "console.log"
+            argv = vm_plan.probe_plan(disk / "vmlinuz", disk / "initrd.img", log)
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+            try:
+                deadline = time.monotonic() + KVM_PROBE_TIMEOUT
+                while time.monotonic() < deadline and proc.poll() is None:
+                    if log.is_file() and vm_plan.BOOT_MARKER in log.read_text(errors="replace"):
+                        return True
+                    time.sleep(0.2)
+                return log.is_file() and vm_plan.BOOT_MARKER in log.read_text(errors="replace")
+            finally:
+                _terminate(proc)
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+    def running_pid(self) -> int | None:
+        """The qemu of this checkout, if alive. The PID file alone is not trusted: PIDs get reused."""
+        try:
+            pid = int(self.pidfile.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return None
+        return pid if str(self.qmp).encode() in b" ".join(cmdline) else None
+
+    def ready(self) -> bool:
+        return (self.spool / "ready").is_file()
+
+    def up(self, timeout: float = BOOT_TIMEOUT) -> bool:
+        """Boot unless already up; True when this call booted it (so the caller owns stopping it)."""
+        self.state.mkdir(parents=True, exist_ok=True)
+        with file_lock(self.state / ".lock"):
+            if self.running_pid() and self.ready():
+                self.say(f"already up (pid {self.running_pid()})")
+                return False
+            if self.running_pid():  # half-booted leftover of an interrupted `up`
+                self._kill()
+            self.ensure_tools()
+            disk = self.ensure_disk()
+            pydeps = self.ensure_pydeps()
+            self.ensure_lab_tarballs()
+            accel = self.accel(disk)
+            self._boot(disk, pydeps, accel, timeout)
+            return True
+
+    def _boot(self, disk: Path, pydeps: Path, accel: str, timeout: float) -> None:
+        shutil.rmtree(self.spool, ignore_errors=True)
+        (self.spool / "jobs").mkdir(parents=True)
+        self.reports.mkdir(parents=True, exist_ok=True)
+        self.console.write_bytes(b"")  # this boot's console only
+        self.qmp.unlink(missing_ok=True)
+        shares = {"hardlab": self.repo, "spool": self.spool, "hostcache": vm_plan.cache_root(), "pydeps": pydeps}
+        data = self.ensure_data_disk()
+        shared = data is not None and _in_use_by_other_qemu(data)
+        if shared:
+            self.say("another lab VM holds the engine data disk: this one writes to a throw-away overlay")
+        plan = QemuPlan(kernel=disk / "vmlinuz", initrd=disk / "initrd.img", disk=disk / "disk.qcow2",
+                        console_log=self.console, qmp_socket=self.qmp, shares=shares, accel=accel,
+                        data_disk=data, data_ephemeral=shared,
+                        cpus=int(os.environ.get("HARDLAB_VM_CPUS", "2")),
+                        memory_mb=int(os.environ.get("HARDLAB_VM_MEMORY_MB", "3072")))  # fmt: skip
+        shown = self.console.relative_to(self.repo) if self.console.is_relative_to(self.repo) else self.console
+        self.say(f"booting ({accel}; console: {shown})")
+        with open(self.state / "qemu.log", "wb") as qlog:
+            self._proc = subprocess.Popen(plan.argv(), stdin=subprocess.DEVNULL, stdout=qlog, stderr=subprocess.STDOUT,
+                                          start_new_session=True)  # fmt: skip
+        self.pidfile.write_text(f"{self._proc.pid}\n")
+        (self.state / "accel").write_text(accel)
+        try:
+            with self.phase("boot to engine ready"):
+                self._wait_ready(timeout)
+        except BaseException:
+            self._kill()
+            raise
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if self.ready():
+                return
+            if (self.spool / "engine-failed").is_file():
+                raise VmError(f"dockerd did not start in the guest; see {self.spool / 'dockerd.log'}\n{self._tail()}")
+            if self._proc is not None and self._proc.poll() is not None:
+                qlog = (self.state / "qemu.log").read_text(errors="replace").strip()[-800:]
+                code = self._proc.returncode
+                raise VmError(f"qemu exited ({code}) before the guest was ready: {qlog}\n{self._tail()}")
+            line = _last_line(self.console)
+            if line and line != last:
+                self.say(f"  guest: {line[:120]}")
+                last = line
+            time.sleep(0.5)
+        raise VmError(f"the guest was not ready within {timeout:.0f}s (HARDLAB_VM_BOOT_TIMEOUT); killed it.\n"
+                      f"{self._tail()}")  # fmt: skip
+
+    def _tail(self, lines: int = 15) -> str:
+        try:
+            text = self.console.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return f"(no console log at {self.console})"
+        return f"last console lines ({self.console}):\n  " + "\n  ".join(text)
+
+    def down(self) -> bool:
+        """Ask the guest to power off, then make sure: SIGTERM, SIGKILL. True when a VM was running."""
+        pid = self.running_pid()
+        if pid is None:
+            self.pidfile.unlink(missing_ok=True)
+            return False
+        if self.spool.is_dir():
+            (self.spool / "poweroff").touch()
+        if not _wait_gone(pid, 45):  # the guest stops dockerd and syncs its data disk first
+            self._kill()
+        self.pidfile.unlink(missing_ok=True)
+        self.qmp.unlink(missing_ok=True)
+        return True
+
+    def _kill(self) -> None:
+        pid = self.running_pid()
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if pid is None:
+                break
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+            if _wait_gone(pid, 5):
+                break
+        if self._proc is not None:
+            _terminate(self._proc)
+        self.pidfile.unlink(missing_ok=True)
+
+    # -- jobs -----------------------------------------------------------------------------------------------
+    def job(self, script: str, timeout: float = JOB_TIMEOUT, echo: TextIO | None = sys.stdout) -> int:
+        """Run a bash script in the guest (cwd: the project), streaming its output; return its exit code."""
+        if not (self.running_pid() and self.ready()):
+            raise VmError("the lab VM is not up: run `hardlab vm up` first")
+        job_id = f"{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        base = self.spool / "jobs" / job_id
+        tmp = base.with_suffix(".tmp")
+        tmp.write_text(script)
+        tmp.rename(base.with_suffix(".sh"))  # the guest only picks up *.sh: it never sees half a script
+        out, rc = base.with_suffix(".out"), base.with_suffix(".rc")
+        offset = 0
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                done = rc.is_file()  # read the flag before the output: the guest writes the output first
+                if out.is_file():
+                    with open(out, "rb") as handle:
+                        handle.seek(offset)
+                        chunk = handle.read()
+                    offset += len(chunk)
+                    if chunk and echo is not None:
+                        echo.write(chunk.decode(errors="replace"))
+                        echo.flush()
+                if done:
+                    return int(rc.read_text().strip() or 1)
+                if self.running_pid() is None:
+                    raise VmError(f"the lab VM stopped while job {job_id} ran\n{self._tail()}")
+                if time.monotonic() > deadline:
+                    base.with_suffix(".cancel").touch()
+                    raise VmError(f"job {job_id} ran over {timeout:.0f}s (HARDLAB_VM_JOB_TIMEOUT); cancelled it")
+                time.sleep(0.3)
+        except KeyboardInterrupt:
+            base.with_suffix(".cancel").touch()
+            raise
+
+    def status(self) -> dict[str, object]:
+        keys = self.keys()
+        pid = self.running_pid()
+        return {
+            "running": bool(pid),
+            "pid": pid,
+            "ready": bool(pid) and self.ready(),
+            "accel": (self.state / "accel").read_text().strip() if pid and (self.state / "accel").is_file() else None,
+            "disk": str(self.disk_dir() / "disk.qcow2") if self.built() else None,
+            "disk_key": keys.disk,
+            "console_log": str(self.console),
+        }
+
+
+# -- helpers ----------------------------------------------------------------------------------------------------
+def _wait_gone(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        # A zombie child of ours is gone for every purpose but the process table: reap it.
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return True
+        time.sleep(0.1)
+    return False
+
+
+def _in_use_by_other_qemu(path: Path) -> bool:
+    """Whether a running qemu has this image on its command line (qemu would refuse a second writer)."""
+    needle = f"file={path},".encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"qemu-system" in cmdline and needle in cmdline:
+            return True
+    return False
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _last_line(path: Path) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, path.stat().st_size - 512))
+            lines = [ln for ln in handle.read().decode(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1].strip() if lines else ""
+
+
+def mirror_url() -> str:
+    mirror = os.environ.get("HARDLAB_DEBIAN_MIRROR")
+    if mirror:
+        return mirror
+    for source in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
+        for line in source.read_text(errors="replace").splitlines():
+            if line.startswith("URIs:") and "security" not in line:
+                return line.split()[1]
+    return "http://deb.debian.org/debian"
+
+
+def mirror_error(timeout: float = 10) -> str | None:
+    """None when Debian's mirror answers for the suite we build; else why not (for a skip reason)."""
+    suite = os.environ.get("HARDLAB_DEBIAN_SUITE", "bookworm")
+    url = f"{mirror_url().rstrip('/')}/dists/{suite}/Release"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout) as reply:
+            return None if reply.status == 200 else f"{url}: HTTP {reply.status}"
+    except OSError as exc:
+        return f"{url}: {exc}"
+
+
+# -- CLI --------------------------------------------------------------------------------------------------------
+USAGE = """usage: hardlab vm up | run [PYTEST ARGS...] | exec CMD... | doctor | down | status [--json]
+  up      build (once, cached) and boot the lab VM; wait until its Docker Engine answers
+  run     run the scenario suite inside the VM (default: scenarios/); reports go to reports/vm/.
+          Boots the VM first (and stops it after) unless it is already up.
+  exec    run one command in the VM (in the project folder), e.g. `hardlab vm exec aa-status`
+  doctor  `hardlab doctor` inside the VM: AppArmor enabled, privileged containers possible
+  down    stop the VM; nothing is left running
+  status  is it running, which accelerator, where the cached disk is"""
+
+
+def _run(vm: Vm, pytest_args: list[str]) -> int:
+    started_here = False
+    run_id = uuid.uuid4().hex[:8]
+    try:
+        started_here = vm.up()
+        with vm.phase("pack run"):
+            code = vm.job(vm_plan.guest_job(pytest_args, run_id))
+    finally:
+        if started_here:
+            vm.down()
+    _write_origin(vm)
+    vm.say(f"reports in {vm_plan.GUEST_REPORTS}/ (ran in the VM); {vm_plan.format_timings(vm.timings)}")
+    return code
+
+
+def _exec(vm: Vm, argv: list[str]) -> int:
+    started_here = False
+    try:
+        started_here = vm.up()
+        return vm.job(vm_plan.guest_command(argv, uuid.uuid4().hex[:8]))
+    finally:
+        if started_here:
+            vm.down()
+
+
+def _write_origin(vm: Vm) -> None:
+    guest = vm_plan.read_json(vm.reports / "guest-facts.json")
+    accel = vm.state / "accel"  # kept after `down`: which accelerator the run used
+    host = {"hostname": platform.node(), "kernel": platform.release(),
+            "accel": accel.read_text().strip() if accel.is_file() else None}  # fmt: skip
+    record = vm_plan.origin(guest, host, vm.timings)
+    (vm.reports / "origin.json").write_text(json.dumps(record, indent=2) + "\n")
+    summary = vm.reports / "summary.json"
+    if summary.is_file():
+        marked = vm_plan.mark_summary(vm_plan.read_json(summary), record)
+        summary.write_text(json.dumps(marked, indent=2) + "\n")
+    junit = vm.reports / "junit.xml"
+    if junit.is_file():
+        junit.write_text(vm_plan.mark_junit(junit.read_text(), "vm"))
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(USAGE)
+        return 0 if argv else 2
+    action, rest = argv[0], argv[1:]
+    vm = Vm()
+    if action in {"up", "run", "exec", "doctor"}:
+        # SIGTERM (CI cancelling a job) takes the same path as Ctrl-C: the finally blocks reap qemu.
+        signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        if action == "up":
+            vm.up()
+            vm.say(f"up; {vm_plan.format_timings(vm.timings)}")
+            return 0
+        if action == "run":
+            return _run(vm, rest)
+        if action in {"exec", "doctor"}:
+            argv = ["python3", "-m", "hardlab.cli", "doctor", *rest] if action == "doctor" else rest
+            if not argv:
+                print("usage: hardlab vm exec CMD [ARGS...]", file=sys.stderr)
+                return 2
+            return _exec(vm, argv)
+        if action == "down":
+            vm.say("stopped" if vm.down() else "was not running")
+            return 0
+        if action == "status":
+            status = vm.status()
+            if "--json" in rest:
+                print(json.dumps(status, indent=2))
+            else:
+                print("\n".join(f"{key:<12} {value}" for key, value in status.items()))
+            return 0
+    except VmError as exc:
+        print(f"hardlab vm {action}: {exc}", file=sys.stderr)
+        return 3
+    except BrokenPipeError:  # `hardlab vm status | head`
+        return 0
+    except KeyboardInterrupt:
+        if action == "up":  # a half-booted VM is of no use to anyone
+            vm._kill()
+        vm.say("interrupted" + ("; stopped the VM" if vm.running_pid() is None else "; the VM is still up"))
+        return 130
+    print(USAGE, file=sys.stderr)
+    return 2

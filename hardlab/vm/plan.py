@@ -1,0 +1,223 @@
+"""The lab VM's plan, as pure data: cache keys, paths, the qemu command line, the guest job, skip reasons.
+
+Nothing here starts a process or touches the network, so every decision the VM makes is unit-testable in ms.
+`hardlab.vm` carries the plan out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hardlab import config
+
+REPO = config.project_root()
+RECIPE = config.DATA / "vm"
+# The files each cached stage is built from: change one, get a new key, get a rebuild of that stage only.
+ROOTFS_INPUTS = ("build.sh", "packages.txt")
+DISK_INPUTS = ("build.sh", "packages.txt", "guest-init")
+# qemu's -append: the Debian kernel has AppArmor built in but only turns it on when asked.
+CMDLINE = "root=/dev/vda rw console=ttyS0 apparmor=1 security=apparmor init=/sbin/hardlab-init panic=1 loglevel=4"
+# 9p tags the guest's PID 1 mounts (labs/vm/guest-init); the project share is where reports come back.
+SHARES = ("hardlab", "spool", "hostcache", "pydeps")
+GUEST_REPO = "/hardlab"
+GUEST_REPORTS = "reports/vm"
+BOOT_MARKER = "Run /init as init process"  # printed once the kernel hands over to the initrd: KVM works
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("HARDLAB_CACHE", Path.home() / ".cache" / "hardlab"))
+
+
+def state_dir(repo: Path = REPO) -> Path:
+    """Per-checkout runtime state (PID file, QMP socket, job spool): two checkouts get two VMs."""
+    return Path(os.environ.get("HARDLAB_VM_STATE", repo / ".hardlab" / "vm"))
+
+
+def files_hash(folder: Path, names: tuple[str, ...], extra: str = "") -> str:
+    digest = hashlib.sha256(extra.encode())
+    for name in names:
+        digest.update(name.encode() + b"\0")
+        digest.update((folder / name).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Cache keys of the three build products; each names a folder under the VM cache."""
+
+    rootfs: str
+    disk: str
+    pydeps: str
+
+    @classmethod
+    def compute(cls, recipe: Path = RECIPE, deps: list[str] | None = None) -> Keys:
+        suite = os.environ.get("HARDLAB_DEBIAN_SUITE", "bookworm")
+        return cls(
+            rootfs=files_hash(recipe, ROOTFS_INPUTS, suite),
+            disk=files_hash(recipe, DISK_INPUTS, suite),
+            pydeps=hashlib.sha256("\n".join(sorted(deps or [])).encode()).hexdigest()[:12],
+        )
+
+
+def project_deps(pyproject_text: str) -> list[str]:
+    """The run-time requirements the guest needs to run the suite (markers for older Pythons dropped)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    deps = tomllib.loads(pyproject_text).get("project", {}).get("dependencies", [])
+    return [d for d in deps if "python_version <" not in d]
+
+
+@dataclass
+class QemuPlan:
+    kernel: Path
+    initrd: Path
+    disk: Path
+    console_log: Path
+    qmp_socket: Path
+    shares: dict[str, Path] = field(default_factory=dict)
+    data_disk: Path | None = None  # the engine's /var/lib/docker, kept between boots
+    data_ephemeral: bool = False  # another VM holds the data disk: see it, but write to a temp overlay
+    accel: str = "tcg"
+    cpus: int = 2
+    memory_mb: int = 3072
+    cmdline: str = CMDLINE
+    name: str = "hardlab-vm"
+
+    def argv(self, qemu: str = "qemu-system-x86_64") -> list[str]:
+        args = [qemu, "-name", self.name, "-machine", "q35", *accel_args(self.accel)]
+        args += ["-smp", str(self.cpus), "-m", str(self.memory_mb)]
+        args += ["-kernel", str(self.kernel), "-initrd", str(self.initrd), "-append", self.cmdline]
+        # snapshot=on: the guest's writes go to a temp file qemu drops at exit, so every boot is pristine.
+        args += ["-drive", f"file={self.disk},if=virtio,format=qcow2,snapshot=on"]
+        if self.data_disk is not None:
+            snapshot = "on" if self.data_ephemeral else "off"
+            args += ["-drive", f"file={self.data_disk},if=virtio,format=raw,snapshot={snapshot}"]
+        for index, (tag, path) in enumerate(sorted(self.shares.items())):
+            args += ["-virtfs", f"local,path={path},mount_tag={tag},security_model=none,id=fs{index}"]
+        args += ["-nic", "none", "-display", "none", "-no-reboot", "-serial", f"file:{self.console_log}"]
+        args += ["-qmp", f"unix:{self.qmp_socket},server=on,wait=off", "-monitor", "none"]
+        return args
+
+
+def accel_args(accel: str) -> list[str]:
+    """KVM when the probe booted a kernel with it; otherwise multi-threaded TCG with every CPU feature."""
+    if accel == "kvm":
+        return ["-accel", "kvm", "-cpu", "host"]
+    return ["-accel", "tcg,thread=multi", "-cpu", "max"]
+
+
+def probe_plan(kernel: Path, initrd: Path, console_log: Path) -> list[str]:
+    """A KVM boot probe: the kernel alone, no disk; success is reaching the initrd's /init."""
+    return [
+        "qemu-system-x86_64", "-machine", "q35", "-accel", "kvm", "-cpu", "host", "-m", "512",
+        "-kernel", str(kernel), "-initrd", str(initrd), "-append", "console=ttyS0 panic=-1",
+        "-nic", "none", "-display", "none", "-no-reboot", "-serial", f"file:{console_log}", "-monitor", "none",
+    ]  # fmt: skip
+
+
+def accel_cache_key(host_kernel: str, kernel_key: str) -> str:
+    """The probe's answer depends on the host's hypervisor and on the guest kernel."""
+    return hashlib.sha256(f"{host_kernel}\0{kernel_key}".encode()).hexdigest()[:12]
+
+
+def guest_env(run_id: str, env: dict[str, str] | None = None) -> dict[str, str]:
+    """What every guest job exports: the Python deps and the project on the path, the host's image cache."""
+    return {
+        "PYTHONPATH": f"/pydeps:{GUEST_REPO}",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "HARDLAB_CACHE": "/hostcache",
+        "HARDLAB_ORIGIN": "vm",
+        "HARDLAB_REPORTS": f"{GUEST_REPO}/{GUEST_REPORTS}",
+        "HARDLAB_VM_RUN": run_id,
+        **(env or {}),
+    }
+
+
+def _script(run_id: str, command: list[str], before: list[str] | None = None) -> str:
+    lines = ["set -u", f"cd {GUEST_REPO}"]
+    lines += [f"export {key}={shlex.quote(value)}" for key, value in guest_env(run_id).items()]
+    lines += before or []
+    lines.append(" ".join(shlex.quote(a) for a in command))
+    return "\n".join(lines) + "\n"
+
+
+def guest_job(pytest_args: list[str], run_id: str) -> str:
+    """The bash script the guest runs for `hardlab vm run`: the suite, its reports under reports/vm."""
+    reports = f"{GUEST_REPO}/{GUEST_REPORTS}"
+    # `hardlab vm run -m apparmor` means the scenario pack, not the project's own tests: without a path, add one.
+    args = list(pytest_args) if _names_a_path(pytest_args) else ["scenarios", *pytest_args]
+    pytest = [
+        "python3", "-m", "pytest", "-p", "no:cacheprovider", "-o", "junit_suite_name=hardlab-vm",
+        f"--junitxml={reports}/junit.xml", f"--alluredir={reports}/allure-results",
+        f"--hardlab-report={reports}/summary.json", *args,
+    ]  # fmt: skip
+    before = [f"mkdir -p {reports}", f"python3 -m hardlab.vm.guest facts > {reports}/guest-facts.json || true"]
+    return _script(run_id, pytest, before)
+
+
+def _names_a_path(args: list[str], repo: Path = REPO) -> bool:
+    return any(not a.startswith("-") and (repo / a.split("::")[0]).exists() for a in args)
+
+
+def guest_command(argv: list[str], run_id: str) -> str:
+    """`hardlab vm exec CMD...`: one command in the guest, in the project, with the suite's environment."""
+    return _script(run_id, argv)
+
+
+def origin(guest: dict[str, object], host: dict[str, object], timings: dict[str, float]) -> dict[str, object]:
+    """What `reports/vm/origin.json` says: these results came from the guest, booted on that host."""
+    return {
+        "ran_on": "vm",
+        "guest": guest,
+        "vm_host": host,
+        "timings_s": {k: round(v, 1) for k, v in timings.items()},
+    }
+
+
+def mark_summary(summary: dict[str, object], record: dict[str, object]) -> dict[str, object]:
+    """hardlab's run summary, stamped with where it ran (its `host` block is the guest's own probe)."""
+    return {**summary, "ran_on": record["ran_on"], "origin": record}
+
+
+def mark_junit(xml_text: str, where: str) -> str:
+    """Prefix every testsuite name with where it ran, so a merged report never mixes host and guest."""
+
+    def rename(match: re.Match[str]) -> str:
+        name = match.group(2)
+        return match.group(0) if name.startswith(f"{where}:") else f'{match.group(1)}{where}:{name}"'
+
+    return re.sub(r'(<testsuite\b[^>]*?\bname=")([^"]*)"', rename, xml_text)
+
+
+def skip_reason(qemu: str | None, mirror_error: str | None, cached_disk: bool, is_root: bool) -> str | None:
+    """Why the VM cannot come up here, or None. The e2e tests skip with exactly this text."""
+    if qemu is None:
+        return "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86 qemu-utils)"
+    if cached_disk:
+        return None
+    if not is_root:
+        return "building the lab VM's disk needs root (debootstrap/mmdebstrap make a rootfs owned by root)"
+    if mirror_error:
+        return f"Debian's package mirror cannot be reached to build the lab VM ({mirror_error})"
+    return None
+
+
+def format_timings(timings: dict[str, float]) -> str:
+    return "  ".join(f"{name} {seconds:.1f}s" for name, seconds in timings.items())
+
+
+def read_json(path: Path) -> dict[str, object]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
