@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hardlab.spec.problems import Problem as ConfProblem
-from hardlab.spec.problems import ProblemsError
+from hardlab.errors import Problem as ConfProblem
+from hardlab.errors import ProblemsError
 
 DEFAULT_PATH = "/etc/docker/daemon.json"
 DEFAULT_SOCKET = "/var/run/docker.sock"

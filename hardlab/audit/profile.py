@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hardlab.spec.problems import Problem as ProfileProblem
-from hardlab.spec.problems import ProblemsError
+from hardlab.errors import Problem as ProfileProblem
+from hardlab.errors import ProblemsError
 from hardlab.spec.tomlpos import KeyPath, format_path, line_index, line_of
 
 if sys.version_info >= (3, 11):

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hardlab.errors import BadInput
+
 DEFAULT_URL = "unix:///var/run/docker.sock"
 
 
-class TargetError(Exception):
+class TargetError(BadInput):
     """A --host value cannot be used (harness problem, exit 2)."""
 
 

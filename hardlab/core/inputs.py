@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hardlab.errors import BadInput
 from hardlab.spec import schema
 
 if sys.version_info >= (3, 11):
@@ -16,7 +17,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-class InputError(Exception):
+class InputError(BadInput):
     """An input value is unusable; the message names the file and the key."""
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hardlab.engine import labels
+from hardlab.errors import HarnessError
 
 STATE = Path(tempfile.gettempdir()) / "hardlab-dockerd"  # one folder per engine; short paths (socket < 108 chars)
 BRIDGE_PREFIX = "hlbr"
@@ -30,7 +31,7 @@ SUBNET = "10.213.{n}.1/24"
 ALLOW_ALL_SECCOMP = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": []}
 
 
-class DockerdError(Exception):
+class DockerdError(HarnessError):
     """The ephemeral engine could not be started (a harness problem)."""
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from hardlab import config
 from hardlab.engine import labels
+from hardlab.errors import HarnessError
 from hardlab.system.locks import file_lock
 
 RECIPES = config.recipes_dir()
@@ -27,7 +28,7 @@ PREFIX = "lab:"
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-class ImageError(Exception):
+class ImageError(HarnessError):
     """A lab image could not be built or found (an engine problem, not a security finding)."""
 
 

@@ -23,6 +23,7 @@ import requests.exceptions
 from hardlab.core.expect import Observed, StepResult, evaluate, output_lost
 from hardlab.core.inputs import InputError, container_for, steps_for
 from hardlab.engine import images, labels
+from hardlab.errors import HarnessError
 from hardlab.spec.schema import DEFAULT_LIMITS, Case, Step, seccomp_text_problems, substitute
 
 KEEPALIVE = ["sleep", "infinity"]
@@ -33,7 +34,7 @@ _reaper = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefi
 _pending: set[concurrent.futures.Future[int]] = set()
 
 
-class EngineError(Exception):
+class EngineError(HarnessError):
     """The harness could not do its job (engine down, image missing, API error): not a security finding."""
 
 

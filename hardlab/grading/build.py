@@ -24,6 +24,7 @@ import docker.types
 import requests.exceptions
 
 from hardlab.engine import labels
+from hardlab.errors import HardlabError
 from hardlab.grading.course import Limits
 from hardlab.grading.submit import copy_args
 from hardlab.system.locks import file_lock
@@ -31,7 +32,7 @@ from hardlab.system.locks import file_lock
 REPO = "hardlab-grade"  # not hardlab/...: `hardlab images prune` owns that namespace
 
 
-class BuildError(Exception):
+class BuildError(HardlabError):
     """The submitted Dockerfile did not build; the message is what the student reads."""
 
 

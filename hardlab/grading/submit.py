@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hardlab.errors import BadInput
 from hardlab.grading.course import Limits, confined_relpath, size_bytes
 from hardlab.spec import caps as capsmod
 from hardlab.spec import schema
@@ -53,7 +54,7 @@ RISKY = {
 }
 
 
-class SubmissionError(Exception):
+class SubmissionError(BadInput):
     """A submission the grader refuses; the message is what the student reads."""
 
 

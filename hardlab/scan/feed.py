@@ -16,10 +16,11 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
+from hardlab.errors import BadInput
 from hardlab.scan.versions import VALIDATORS
 
 
-class FeedError(ValueError):
+class FeedError(BadInput, ValueError):
     """A feed file that cannot be used; the message names the file and the key path."""
 
 

@@ -15,10 +15,11 @@ import tarfile
 from typing import Any
 
 from hardlab.engine import labels
+from hardlab.errors import HarnessError
 from hardlab.scan.inventory import APK_INSTALLED, DPKG_STATUS, DPKG_STATUS_D, OS_RELEASE, Inventory, build_inventory
 
 
-class ImageNotAvailable(LookupError):
+class ImageNotAvailable(HarnessError, LookupError):
     """The image is not in the local engine; `hardlab scan` never pulls."""
 
 

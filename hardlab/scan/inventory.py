@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hardlab.errors import BadInput
+
 # Where each database lives, in the order they are looked for. status.d is distroless' one-file-per-package.
 OS_RELEASE = ("etc/os-release", "usr/lib/os-release")
 DPKG_STATUS = "var/lib/dpkg/status"
@@ -18,7 +20,7 @@ APK_INSTALLED = "lib/apk/db/installed"
 DATABASES = (DPKG_STATUS, DPKG_STATUS_D + "/", APK_INSTALLED)
 
 
-class NoPackageDatabase(LookupError):
+class NoPackageDatabase(BadInput, LookupError):
     """Neither dpkg nor apk data in the image/rootfs (FROM scratch, distroless without status.d, ...)."""
 
     def __init__(self, origin: str) -> None:

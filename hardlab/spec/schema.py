@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hardlab.errors import Problem, ProblemsError
 from hardlab.spec import caps as capsmod
-from hardlab.spec.problems import Problem, ProblemsError
 from hardlab.spec.tomlpos import KeyPath, format_path, line_index, line_of
 
 if sys.version_info >= (3, 11):

@@ -11,6 +11,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from hardlab.errors import BadInput
+
 PARSER = "apparmor_parser"
 ENABLED = Path("/sys/module/apparmor/parameters/enabled")
 PROFILES = Path("/sys/kernel/security/apparmor/profiles")
@@ -20,7 +22,7 @@ _NOISE = re.compile(r"^(Cache read/write disabled|Warning: unable to find a suit
 _HEADER = re.compile(r"^\s*(?:profile\s+(\S+)|(/\S+))(?:\s+\S+)*?\s*(?:flags\s*=\s*\([^)]*\)\s*)?\{", re.MULTILINE)
 
 
-class ProfileError(Exception):
+class ProfileError(BadInput):
     """A profile could not be compiled or loaded; the message names the file and the parser's reason."""
 
 

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from hardlab.errors import HarnessError
 from hardlab.system.locks import file_lock
 
 HOST = "127.0.0.1"
@@ -38,7 +39,7 @@ BUSYBOX = Path("/bin/busybox")
 READY_TIMEOUT_S = 15.0
 
 
-class TrustUnavailable(RuntimeError):
+class TrustUnavailable(HarnessError):
     """The host cannot run the lab (missing binary, not root to install it); the text says which."""
 
 

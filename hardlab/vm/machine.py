@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
+from hardlab.errors import HarnessError
 from hardlab.system.locks import file_lock
 from hardlab.vm import plan as vm_plan
 from hardlab.vm.plan import REPO, Keys, QemuPlan
@@ -34,7 +35,7 @@ JOB_TIMEOUT = float(os.environ.get("HARDLAB_VM_JOB_TIMEOUT", "3600"))
 KVM_PROBE_TIMEOUT = 12.0  # a working KVM reaches the initrd in ~2 s; TCG is never probed
 
 
-class VmError(Exception):
+class VmError(HarnessError):
     """The lab VM could not be built, booted or reached (an infrastructure problem, not a finding)."""
 
 
