@@ -43,7 +43,9 @@ images: setup engine
 	$(BIN)/hardlab images build
 
 lint: setup
-	$(BIN)/ruff check hardlab tests bench conftest.py
+	$(BIN)/ruff check hardlab tests bench conftest.py scenarios
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Nightly host audit of the local engine (AUDIT_ARGS="--profile labs/audit/hardened.toml --strict", ...).
 audit: setup engine
