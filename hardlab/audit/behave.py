@@ -18,7 +18,7 @@ from hardlab.audit.targets import Target
 from hardlab.core import report
 from hardlab.spec import schema
 
-PACK = Path(__file__).resolve().parent.parent / "scenarios" / "host-audit"
+PACK = config.DATA / "host-audit"
 _CIS = re.compile(r"CIS Docker Benchmark(?: v[\d.]+)?\s+(\d+(?:\.\d+)+)")
 
 

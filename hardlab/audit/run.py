@@ -1,7 +1,7 @@
 """`hardlab audit`: the nightly host-hardening audit of one or several Docker engines, in parallel.
 
     hardlab audit [--host [LABEL=]DOCKER_HOST]... [--profile hardened.toml] [--strict] [--out reports/audit]
-                  [--config-only] [--pack scenarios/host-audit]
+                  [--config-only] [--pack DIR]
 
 Exit code: 0 every check held; 1 a control failed; 2 the audit could not run completely (an engine
 down, a check errored, a bad profile or pack) — never 0 on failure. Results are written either way.
@@ -45,7 +45,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--out", default="reports/audit", metavar="DIR", help="report folder (default reports/audit)")
     p.add_argument("--config-only", action="store_true", help="skip the behavioural pack (no containers started)")
     p.add_argument("--pack", default=None, metavar="DIR",
-                   help="behavioural scenario folder (default scenarios/host-audit)")
+                   help="behavioural scenario folder (default: the package's own host-audit pack)")
     p.add_argument("--timeout", type=int, default=60, help="seconds an engine API call may take (default 60)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     return p.parse_args(argv)

@@ -185,7 +185,7 @@ def test_bad_profile_exits_2_naming_file_line_key(tmp_path: Path) -> None:
 def test_engine_is_reaped_when_its_owner_is_killed() -> None:
     """kill -9 of the process that started an engine: the next sweep stops it and removes its bridge."""
     code = (
-        "import sys, time; from hardlab import dockerd\n"
+        "import sys, time; from hardlab.engine import dockerd\n"
         "e, lock = dockerd.start('orphan', {})\n"
         "print(e.pidfile.read_text().strip(), e.bridge, e.root, flush=True)\n"
         "time.sleep(600)\n"
