@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hardlab import config
 from hardlab.audit.model import Outcome
 from hardlab.audit.targets import Target
 from hardlab.core import report
