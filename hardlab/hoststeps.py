@@ -91,7 +91,7 @@ def run_host_case(
 ) -> Any:
     """Every step of a host case in order, as a CaseResult the report and judge read like any other."""
     from hardlab.core.inputs import steps_for
-    from hardlab.engine.runner import CaseResult, RunResult
+    from hardlab.core.results import CaseResult, RunResult
 
     run = RunResult()
     for step in steps_for(case.steps, values):

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hardlab import config
+from hardlab import config, outcomes
 from hardlab.audit.model import Outcome
 from hardlab.audit.targets import Target
-from hardlab.core import report
+from hardlab.core import verdict
 from hardlab.spec import schema
 
 PACK = config.DATA / "host-audit"
@@ -81,15 +81,16 @@ def run_behaviour(client: Any, b: Behaviour, feats: dict[str, tuple[bool, str]],
         return Outcome.error(f"engine: {type(exc).__name__}: {str(exc)[:300]}")
     if result.skip_reason:
         return Outcome("missing", (result.skip_reason,), "kernel-support")
-    found = report.verdict(result)
-    lines = report.describe(b.scenario, result, found[1] if found else f"HELD: {b.case.title}").splitlines()
-    lines = [ln for ln in lines if ln.strip() and not ln.startswith(("remediation:", "refs:"))]
+    found = verdict.verdict(result)
+    text = verdict.describe(b.scenario, result, found[1] if found else f"HELD: {b.case.title}",
+                            references=False, remediation=False)  # fmt: skip
+    lines = [ln for ln in text.splitlines() if ln.strip()]
     if found is None:
         return Outcome.ok(*lines)
     classification = found[0]
-    if classification == report.BROKEN_CONTROL:
+    if classification == outcomes.BROKEN_CONTROL:
         return Outcome("broken-control", tuple(lines))
-    if classification == report.NOT_STARTED:
+    if classification == outcomes.NOT_STARTED:
         return Outcome.error(*lines)
     return Outcome.fail(*lines)
 

@@ -3,46 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
+from hardlab.core.results import Check, Observed, StepResult
 from hardlab.spec import caps as capsmod
 from hardlab.spec.schema import Expectation, Step
 
 EXCERPT = 400
-
-
-@dataclass(frozen=True)
-class Observed:
-    """What the kernel and the engine did for one step."""
-
-    exit_code: int | None
-    stdout: str
-    stderr: str
-    duration: float = 0.0
-    timed_out: bool = False
-    oom_killed: bool | None = None
-
-
-@dataclass(frozen=True)
-class Check:
-    """One expectation's outcome: what was expected, what was seen."""
-
-    what: str
-    ok: bool
-    expected: str
-    observed: str
-
-
-@dataclass
-class StepResult:
-    step: Step
-    observed: Observed
-    checks: list[Check] = field(default_factory=list)
-    skip_reason: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return all(c.ok for c in self.checks)
 
 
 def excerpt(text: str, limit: int = EXCERPT) -> str:
@@ -147,3 +113,13 @@ def _cap_check(field_name: str, spec: tuple[str, ...], status: dict[str, str]) -
 
 def _names(names: frozenset[str] | list[str] | set[str]) -> str:
     return "{" + ", ".join(sorted(names)) + "}" if names else "{} (none)"
+
+
+def judge_start_error(expected: tuple[str, ...], message: str) -> StepResult:
+    """A case's `start_error`: the container must fail to start with a message containing each string."""
+    step = Step("container fails to start", "start", (), None, 0.0, False, Expectation(), None, None)
+    res = StepResult(step, Observed(None, "", message))
+    for needle in expected:
+        res.checks.append(Check("start error contains", bool(message) and needle in message, repr(needle),
+                                message or "(the container started)"))  # fmt: skip
+    return res

@@ -11,7 +11,6 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,9 @@ import docker.errors
 import docker.types
 import requests.exceptions
 
-from hardlab.core.expect import Observed, StepResult, evaluate, output_lost
+from hardlab.core.expect import evaluate, judge_start_error, output_lost
 from hardlab.core.inputs import InputError, container_for, steps_for
+from hardlab.core.results import CaseResult, Observed, RunResult
 from hardlab.engine import images, labels
 from hardlab.errors import HarnessError
 from hardlab.spec.schema import DEFAULT_LIMITS, Case, Step, seccomp_text_problems, substitute
@@ -36,36 +36,6 @@ _pending: set[concurrent.futures.Future[int]] = set()
 
 class EngineError(HarnessError):
     """The harness could not do its job (engine down, image missing, API error): not a security finding."""
-
-
-@dataclass
-class RunResult:
-    """One container's life: did it start, and what each step showed."""
-
-    started: bool = True
-    start_error: str = ""
-    steps: list[StepResult] = field(default_factory=list)
-    skip_reason: str = ""
-    container_id: str = ""
-
-    @property
-    def ok(self) -> bool:
-        # A container that did not start holds only if it was expected not to (a start-error check ran).
-        return all(s.ok for s in self.steps) and (self.started or bool(self.steps))
-
-
-@dataclass
-class CaseResult:
-    case: Case
-    image: str
-    options: dict[str, Any]
-    main: RunResult
-    control: RunResult | None = None
-    control_options: dict[str, Any] | None = None
-
-    @property
-    def skip_reason(self) -> str:
-        return (self.control.skip_reason if self.control else "") or self.main.skip_reason
 
 
 def connect(timeout: int = 120) -> docker.DockerClient:
@@ -200,10 +170,10 @@ def _run_container(
             result.started = False
             result.start_error = _api_message(exc)
             if start_error:
-                result.steps.append(_start_error_result(start_error, result.start_error))
+                result.steps.append(judge_start_error(start_error, result.start_error))
             return result
         if start_error:
-            result.steps.append(_start_error_result(start_error, ""))
+            result.steps.append(judge_start_error(start_error, ""))
             return result
         for step in steps:
             step_result = evaluate(step, _observe(client, container, step))
@@ -250,18 +220,6 @@ def drain(timeout: float = 120) -> None:
 def _api_message(exc: Exception) -> str:
     explanation = getattr(exc, "explanation", None)
     return str(explanation or exc).strip()
-
-
-def _start_error_result(expected: tuple[str, ...], message: str) -> StepResult:
-    from hardlab.core.expect import Check
-    from hardlab.spec.schema import Expectation
-
-    step = Step("container fails to start", "start", (), None, 0.0, False, Expectation(), None, None)
-    res = StepResult(step, Observed(None, "", message))
-    for needle in expected:
-        res.checks.append(Check("start error contains", bool(message) and needle in message, repr(needle),
-                                message or "(the container started)"))  # fmt: skip
-    return res
 
 
 def _observe(client: docker.DockerClient, container: Any, step: Step) -> Observed:

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from hardlab.core import report
+from hardlab import outcomes
+from hardlab.core import records
 from hardlab.grading.course import Limits
 from hardlab.grading.plan import PLAN_NAME, RECORDS_NAME, Entry, Plan
 from hardlab.pytest.items import CaseFailure, CaseItem, judge
@@ -66,7 +67,7 @@ class PlanFile(pytest.File):
             order.setdefault(entry.assignment, len(order))
             record = {k: v for k, v in dataclasses.asdict(entry).items() if k not in {"inputs", "build"}}
             record.update(order=order[entry.assignment], check_order=n)
-            item.user_properties.append(("hardlab", json.dumps(report.case_record(scenario, case))))
+            item.user_properties.append(("hardlab", json.dumps(records.case_record(scenario, case))))
             item.user_properties.append(("hardlab_grade", json.dumps(record)))
             yield item
 
@@ -92,7 +93,7 @@ def grade_judge(request: pytest.FixtureRequest) -> None:
     item: GradeItem = request.node
     entry = item.grade
     if entry.skip:
-        item.user_properties.append(("hardlab_class", report.HOST_FEATURE_MISSING))
+        item.user_properties.append(("hardlab_class", outcomes.HOST_FEATURE_MISSING))
         pytest.skip(entry.skip)
     if entry.rejected:
         _fail(item, REFUSED, f"SUBMISSION REFUSED: {entry.rejected}")
@@ -114,14 +115,14 @@ def grade_judge(request: pytest.FixtureRequest) -> None:
         text = str(exc)
         if "refused to create" in text and any(isinstance(v, dict) for v in values.values()):
             _fail(item, OPTIONS_REFUSED, f"THE ENGINE REFUSED YOUR RUN OPTIONS: {text}")
-        _fail(item, report.HARNESS_ERROR, f"HARNESS ERROR (not the student's fault; regrade): {text}")
+        _fail(item, outcomes.HARNESS_ERROR, f"HARNESS ERROR (not the student's fault; regrade): {text}")
     control = getattr(result, "control", None)
     if reuse and control is not None and control.ok and not control.skip_reason:
         reuse.write_text("ok\n")
     try:
         judge(request, result)
     except CaseFailure as exc:
-        if exc.classification != report.NOT_STARTED:
+        if exc.classification != outcomes.NOT_STARTED:
             raise
         raise CaseFailure(exc.classification, f"{exc}\n\n{_why_not_started(item)}") from None
 
@@ -218,7 +219,7 @@ class GradeRecorder:
 
 
 def report_harness() -> str:
-    return report.HARNESS_ERROR
+    return outcomes.HARNESS_ERROR
 
 
 def _remove_images(config: pytest.Config) -> None:

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from hardlab.core import report
+from hardlab import outcomes
+from hardlab.core import records, verdict
 from hardlab.core.inputs import InputError
-from hardlab.engine.runner import CaseResult
+from hardlab.core.results import CaseResult
 from hardlab.spec import schema
 
 
@@ -34,17 +35,17 @@ def judge(request: pytest.FixtureRequest, hardlab_case_run: CaseResult | InputEr
     """The call phase of every case: decide from what the setup phase observed."""
     result = hardlab_case_run
     if isinstance(result, InputError):
-        request.node.user_properties.append(("hardlab_class", report.HARNESS_ERROR))
-        raise CaseFailure(report.HARNESS_ERROR, f"INPUT ERROR: {result}")
+        request.node.user_properties.append(("hardlab_class", outcomes.HARNESS_ERROR))
+        raise CaseFailure(outcomes.HARNESS_ERROR, f"INPUT ERROR: {result}")
     allure_steps(request.node.scenario, request.node.case, result)
     if result.skip_reason:
         # Point the skip at the case's TOML line, not at this function.
         raise pytest.skip.Exception(result.skip_reason, _use_item_location=True)
-    found = report.verdict(result)
+    found = verdict.verdict(result)
     if found:
         classification, first_line = found
         request.node.user_properties.append(("hardlab_class", classification))
-        raise CaseFailure(classification, report.describe(request.node.scenario, result, first_line))
+        raise CaseFailure(classification, verdict.describe(request.node.scenario, result, first_line))
 
 
 class ScenarioFile(pytest.File):
@@ -62,7 +63,7 @@ class ScenarioFile(pytest.File):
             item.add_marker(pytest.mark.hardlab)
             for tag in dict.fromkeys((*scenario.tags, *case.tags)):
                 item.add_marker(getattr(pytest.mark, tag))
-            item.user_properties.append(("hardlab", json.dumps(report.case_record(scenario, case))))
+            item.user_properties.append(("hardlab", json.dumps(records.case_record(scenario, case))))
             yield item
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:

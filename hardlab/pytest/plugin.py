@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 
-from hardlab.core.report import HARNESS_ERROR, HOST_FEATURE_MISSING, Summary, evidence
+from hardlab.core.records import evidence
 from hardlab.engine import labels
+from hardlab.outcomes import HARNESS_ERROR, HOST_FEATURE_MISSING
 from hardlab.pytest.items import ScenarioFile
+from hardlab.pytest.recorder import Summary
 from hardlab.system.locks import file_lock
 
 STATE = pytest.StashKey[dict[str, Any]]()

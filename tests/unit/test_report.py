@@ -7,9 +7,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from hardlab.core import report
-from hardlab.core.expect import Observed, evaluate
-from hardlab.engine.runner import CaseResult, RunResult, _start_error_result
+from hardlab import outcomes
+from hardlab.core import records
+from hardlab.core import verdict as report
+from hardlab.core.expect import evaluate, judge_start_error
+from hardlab.core.results import CaseResult, Observed, RunResult
+from hardlab.pytest.recorder import Summary
 from hardlab.spec import schema
 
 HEADER = """\
@@ -89,7 +92,7 @@ def test_a_failed_control_run_is_a_broken_control(scenario: schema.Scenario) -> 
     result = case_result(case, RunResult(), run(case.control.steps, [DENIED]))
     found = report.verdict(result)
     assert found == (
-        report.BROKEN_CONTROL,
+        outcomes.BROKEN_CONTROL,
         "BROKEN CONTROL: the permissive twin of this case failed, so the blocked check would prove nothing",
     )
 
@@ -98,7 +101,7 @@ def test_a_control_container_that_did_not_start_is_a_broken_control(scenario: sc
     case = scenario.cases[0]
     result = case_result(case, RunResult(), RunResult(False, "cannot start: no such image"))
     found = report.verdict(result)
-    assert found is not None and found[0] == report.BROKEN_CONTROL
+    assert found is not None and found[0] == outcomes.BROKEN_CONTROL
 
 
 def test_a_failed_control_step_in_the_same_container_is_a_broken_control(scenario: schema.Scenario) -> None:
@@ -107,7 +110,7 @@ def test_a_failed_control_step_in_the_same_container_is_a_broken_control(scenari
     result = case_result(case, run(case.steps, [Observed(1, "", "touch: read-only"), DENIED]),
                          run(case.control.steps, [MOUNTED]))  # fmt: skip
     assert report.verdict(result) == (
-        report.BROKEN_CONTROL,
+        outcomes.BROKEN_CONTROL,
         "BROKEN CONTROL: control step 'touch works' failed in the same container, "
         "so the blocked check would prove nothing",
     )
@@ -117,7 +120,7 @@ def test_a_blocked_check_that_did_not_hold_is_a_finding(scenario: schema.Scenari
     case = scenario.cases[0]
     assert case.control is not None
     result = case_result(case, run(case.steps, [MOUNTED, MOUNTED]), run(case.control.steps, [MOUNTED]))
-    assert report.verdict(result) == (report.CONTROL_FAILED, "FAILED: mount is refused")
+    assert report.verdict(result) == (outcomes.CONTROL_FAILED, "FAILED: mount is refused")
 
 
 def test_a_container_that_did_not_start(scenario: schema.Scenario) -> None:
@@ -126,7 +129,7 @@ def test_a_container_that_did_not_start(scenario: schema.Scenario) -> None:
     error = "OCI runtime create failed: " + "x" * 400 + "\nsecond line"
     result = case_result(case, RunResult(False, error), run(case.control.steps, [MOUNTED]))
     classification, first = report.verdict(result) or ("", "")
-    assert classification == report.NOT_STARTED
+    assert classification == outcomes.NOT_STARTED
     assert first.startswith("CONTAINER DID NOT START: OCI runtime create failed: xxx")
     assert len(first) == len("CONTAINER DID NOT START: ") + 300
     assert "second line" not in first
@@ -135,8 +138,8 @@ def test_a_container_that_did_not_start(scenario: schema.Scenario) -> None:
 def test_a_container_that_started_although_it_must_not(scenario: schema.Scenario) -> None:
     case = scenario.cases[1]
     # What the engine records when a start_error case starts anyway.
-    result = case_result(case, RunResult(True, "", [_start_error_result(case.start_error, "")]))
-    assert report.verdict(result) == (report.CONTROL_FAILED, "FAILED: a missing device stops the start")
+    result = case_result(case, RunResult(True, "", [judge_start_error(case.start_error, "")]))
+    assert report.verdict(result) == (outcomes.CONTROL_FAILED, "FAILED: a missing device stops the start")
     text = report.describe(scenario, result, "FAILED")
     assert "FAIL start error contains: expected 'no such file or directory'; observed (the container started)" in text
 
@@ -145,16 +148,16 @@ def test_a_container_that_fails_to_start_as_expected_holds(scenario: schema.Scen
     case = scenario.cases[1]
     message = 'error gathering device information while adding custom device "/dev/none": no such file or directory'
     # What the engine records when the start fails as the case expects: started=False plus a passing check.
-    main = RunResult(False, message, [_start_error_result(case.start_error, message)])
+    main = RunResult(False, message, [judge_start_error(case.start_error, message)])
     assert report.verdict(case_result(case, main)) is None
 
 
 def test_a_container_that_fails_to_start_for_another_reason(scenario: schema.Scenario) -> None:
     case = scenario.cases[1]
     message = "OCI runtime create failed: permission denied"
-    main = RunResult(False, message, [_start_error_result(case.start_error, message)])
+    main = RunResult(False, message, [judge_start_error(case.start_error, message)])
     assert report.verdict(case_result(case, main)) == (
-        report.CONTROL_FAILED,
+        outcomes.CONTROL_FAILED,
         "FAILED: a missing device stops the start",
     )
     text = report.describe(scenario, case_result(case, main), "FAILED")
@@ -224,7 +227,7 @@ def test_evidence_lists_both_runs(scenario: schema.Scenario) -> None:
     case = scenario.cases[0]
     assert case.control is not None
     result = case_result(case, run(case.steps, [MOUNTED, DENIED]), run(case.control.steps, [MOUNTED]))
-    rows = report.evidence(result)
+    rows = records.evidence(result)
     assert [(r["run"], r["step"], r["ok"]) for r in rows] == [
         ("control", "mount works with SYS_ADMIN", True),
         ("case", "touch works", True),
@@ -233,12 +236,12 @@ def test_evidence_lists_both_runs(scenario: schema.Scenario) -> None:
     assert rows[2]["stderr"] == DENIED.stderr and rows[2]["exit_code"] == 255
     assert rows[2]["checks"][0] == {"what": "exit code", "ok": True, "expected": "255", "observed": "255"}
     json.dumps(rows)  # plain data for the summary
-    not_started = report.evidence(case_result(case, RunResult(False, "boom")))
+    not_started = records.evidence(case_result(case, RunResult(False, "boom")))
     assert not_started == [{"run": "case", "step": "start", "start_error": "boom"}]
 
 
 def test_case_record(scenario: schema.Scenario) -> None:
-    record = report.case_record(scenario, scenario.cases[0])
+    record = records.case_record(scenario, scenario.cases[0])
     assert record["scenario"] == "mounts" and record["case"] == "deny-mount"
     assert record["line"] == scenario.cases[0].line
     assert record["references"] == ["Docker docs: runtime privilege", "CIS 5.3"]
@@ -252,22 +255,22 @@ def _report(nodeid: str, when: str, outcome: str, props=(), longrepr=None):
 
 
 def test_summary_classifies_outcomes(tmp_path) -> None:
-    summary = report.Summary("run-1")
+    summary = Summary("run-1")
     for when in ("setup", "call", "teardown"):
         summary.add(_report("s.toml::ok", when, "passed"))
     summary.add(_report("s.toml::finding", "setup", "passed"))
-    summary.add(_report("s.toml::finding", "call", "failed", [("hardlab_class", report.BROKEN_CONTROL)],
+    summary.add(_report("s.toml::finding", "call", "failed", [("hardlab_class", outcomes.BROKEN_CONTROL)],
                         "BROKEN CONTROL: ...\nmore"))  # fmt: skip
     summary.add(_report("s.toml::skip", "setup", "skipped", longrepr=("f", 1, "Skipped: no apparmor")))
     summary.add(_report("s.toml::engine", "setup", "failed", longrepr="HARNESS ERROR: engine down"))
     records = summary.records
     assert records["s.toml::ok"]["classification"] == "ok" and records["s.toml::ok"]["duration"] == 1.5
-    assert records["s.toml::finding"]["classification"] == report.BROKEN_CONTROL
+    assert records["s.toml::finding"]["classification"] == outcomes.BROKEN_CONTROL
     assert records["s.toml::finding"]["message"] == "BROKEN CONTROL: ..."
     assert records["s.toml::skip"]["reason"] == "no apparmor"
-    assert records["s.toml::skip"]["classification"] == report.HOST_FEATURE_MISSING
+    assert records["s.toml::skip"]["classification"] == outcomes.HOST_FEATURE_MISSING
     assert records["s.toml::engine"]["outcome"] == "error"
-    assert records["s.toml::engine"]["classification"] == report.HARNESS_ERROR
+    assert records["s.toml::engine"]["classification"] == outcomes.HARNESS_ERROR
     assert summary.totals() == {"passed": 1, "failed": 1, "error": 1, "skipped": 1}
     summary.write(tmp_path / "summary.json", {"engine": "20.10"})
     data = json.loads((tmp_path / "summary.json").read_text())

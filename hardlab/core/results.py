@@ -1,0 +1,76 @@
+"""What a run observed, as plain data: a step's output and checks, a container's life, a case's two runs.
+
+Pure: the engine fills these in, the verdict and the reports read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hardlab.spec.schema import Case, Step
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the kernel and the engine did for one step."""
+
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    duration: float = 0.0
+    timed_out: bool = False
+    oom_killed: bool | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation's outcome: what was expected, what was seen."""
+
+    what: str
+    ok: bool
+    expected: str
+    observed: str
+
+
+@dataclass
+class StepResult:
+    step: Step
+    observed: Observed
+    checks: list[Check] = field(default_factory=list)
+    skip_reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+
+
+@dataclass
+class RunResult:
+    """One container's life: did it start, and what each step showed."""
+
+    started: bool = True
+    start_error: str = ""
+    steps: list[StepResult] = field(default_factory=list)
+    skip_reason: str = ""
+    container_id: str = ""
+
+    @property
+    def ok(self) -> bool:
+        # A container that did not start holds only if it was expected not to (a start-error check ran).
+        return all(s.ok for s in self.steps) and (self.started or bool(self.steps))
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    image: str
+    options: dict[str, Any]
+    main: RunResult
+    control: RunResult | None = None
+    control_options: dict[str, Any] | None = None
+
+    @property
+    def skip_reason(self) -> str:
+        return (self.control.skip_reason if self.control else "") or self.main.skip_reason

@@ -1,0 +1,63 @@
+"""The run summary: pytest reports (on the xdist controller too) collected into reports/summary.json."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from hardlab.outcomes import CONTROL_FAILED, HARNESS_ERROR, HOST_FEATURE_MISSING
+
+
+class Summary:
+    """Collects pytest reports (on the xdist controller too) into reports/summary.json."""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self.started = time.time()
+        self.records: dict[str, dict[str, Any]] = {}
+
+    def add(self, report: Any) -> None:
+        props = dict(report.user_properties)
+        rec = self.records.setdefault(report.nodeid, {"nodeid": report.nodeid, "outcome": "passed", "duration": 0.0})
+        rec["duration"] = round(rec["duration"] + report.duration, 3)
+        if "hardlab" in props:
+            rec.update(json.loads(props["hardlab"]))
+        if "hardlab_evidence" in props:
+            rec["evidence"] = json.loads(props["hardlab_evidence"])
+        if "hardlab_class" in props:
+            rec["classification"] = props["hardlab_class"]
+        if report.when == "call" or report.outcome != "passed":
+            if report.skipped:
+                rec["outcome"] = "skipped"
+                reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+                rec["reason"] = reason.removeprefix("Skipped: ")
+                rec.setdefault("classification", HOST_FEATURE_MISSING)
+            elif report.failed:
+                rec["outcome"] = "failed" if report.when == "call" else "error"
+                rec.setdefault("classification", HARNESS_ERROR if report.when != "call" else CONTROL_FAILED)
+                rec["message"] = str(report.longrepr).splitlines()[0][:500] if report.longrepr else ""
+        if report.when == "call" and report.passed:
+            rec["outcome"] = "passed"
+            rec["classification"] = "ok"
+
+    def totals(self) -> dict[str, int]:
+        counts = Counter(r["outcome"] for r in self.records.values())
+        return {k: counts.get(k, 0) for k in ("passed", "failed", "error", "skipped")}
+
+    def write(self, path: Path, host: dict[str, Any] | None) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {
+            "run_id": self.run_id,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
+            "duration": round(time.time() - self.started, 2),
+            "totals": self.totals(),
+            "host": host or {},
+            "results": sorted(self.records.values(), key=lambda r: r["nodeid"]),
+        }
+        path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+    def skip_reasons(self) -> Counter[str]:
+        return Counter(r.get("reason", "") for r in self.records.values() if r["outcome"] == "skipped")
