@@ -104,3 +104,16 @@ def run_host_case(
             seen = run_trust_step(lab, values, table)
         run.steps.append(expect.evaluate(step, seen))
     return CaseResult(case, "(host)", {}, run)
+
+
+def host_facts(client: Any, **probe_options: Any) -> Any:
+    """What this host can enforce (the engine probe) plus what host steps need: the content-trust lab."""
+    from hardlab.engine.probe import Feature, probe
+    from hardlab.trust.lab import unavailable_reason
+
+    facts = probe(client, **probe_options)
+    why_not = unavailable_reason()
+    facts.features["trust-lab"] = Feature(
+        why_not is None, why_not or "docker CLI present; registry and notary can run on loopback"
+    )
+    return facts

@@ -52,9 +52,9 @@ def load_pack(folder: Path = PACK) -> list[Behaviour]:
 
 def features(client: Any, target: Target) -> dict[str, tuple[bool, str]]:
     """The spine's host probe, corrected for this target (the probe reads DOCKER_HOST, not our client)."""
-    from hardlab.engine.probe import probe
+    from hardlab.hoststeps import host_facts
 
-    facts = probe(client, privileged_probe=False)
+    facts = host_facts(client, privileged_probe=False)
     out = {name: (f.ok, f.evidence) for name, f in facts.features.items()}
     out["local-engine"] = (target.local, f"{target.url} is {'a socket on this machine' if target.local else 'remote'}")
     return out

@@ -1,27 +1,20 @@
-"""`hardlab audit`: the nightly host-hardening audit of one or several Docker engines, in parallel.
-
-    hardlab audit [--host [LABEL=]DOCKER_HOST]... [--profile hardened.toml] [--strict] [--out reports/audit]
-                  [--config-only] [--pack DIR]
-
-Exit code: 0 every check held; 1 a control failed; 2 the audit could not run completely (an engine
-down, a check errored, a bad profile or pack) — never 0 on failure. Results are written either way.
-"""
+"""The nightly host-hardening audit of one or several Docker engines, in parallel: config checks read
+from the engine and the host, behavioural checks proven by containers, judged against a host profile."""
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import json
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hardlab.audit.model import (
     ENVIRONMENT,
     ERROR,
-    EXIT_HARNESS,
     Outcome,
     Result,
     exit_code,
@@ -32,23 +25,35 @@ from hardlab.audit.profile import as_dict as profile_dict
 from hardlab.audit.profile import load as load_profile
 from hardlab.audit.targets import DEFAULT_URL, Target, TargetError
 from hardlab.engine import labels
+from hardlab.errors import BadInput
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="hardlab audit", description=__doc__.split("\n")[0])
-    p.add_argument("--host", action="append", default=[], metavar="[LABEL=]DOCKER_HOST",
-                   help="engine to audit (unix://, tcp://, ssh://, context:NAME); repeatable; "
-                   "default $DOCKER_HOST")  # fmt: skip
-    p.add_argument("--profile", action="append", default=[], metavar="[LABEL=]TOML",
-                   help="host profile: what the host MUST enforce; LABEL= applies it to one --host only")
-    p.add_argument("--strict", action="store_true", help="every skip (missing feature, waiver) is a failure")
-    p.add_argument("--out", default="reports/audit", metavar="DIR", help="report folder (default reports/audit)")
-    p.add_argument("--config-only", action="store_true", help="skip the behavioural pack (no containers started)")
-    p.add_argument("--pack", default=None, metavar="DIR",
-                   help="behavioural scenario folder (default: the package's own host-audit pack)")
-    p.add_argument("--timeout", type=int, default=60, help="seconds an engine API call may take (default 60)")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
-    return p.parse_args(argv)
+@dataclass
+class Options:
+    """What to audit and how (the command line's arguments)."""
+
+    host: list[str] = field(default_factory=list)
+    profile: list[str] = field(default_factory=list)
+    strict: bool = False
+    out: str = "reports/audit"
+    config_only: bool = False
+    pack: str | None = None
+    timeout: int = 60
+
+
+@dataclass
+class Audit:
+    """A finished audit: one result per check and host, harness problems, the reports written."""
+
+    results: list[Result]
+    harness: list[str]
+    meta: dict[str, Any]
+    paths: dict[str, Path]
+    summary: str
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code(self.results, self.harness)
 
 
 def load_profiles(specs: list[str]) -> dict[str, HostProfile]:
@@ -66,7 +71,7 @@ def load_profiles(specs: list[str]) -> dict[str, HostProfile]:
 
 
 def audit_host(
-    target: Target, profile: HostProfile, strict: bool, run_id: str, owner: str, args: argparse.Namespace,
+    target: Target, profile: HostProfile, strict: bool, run_id: str, owner: str, args: Options,
     pack: list[Any],
 ) -> tuple[list[Result], list[str], dict[str, Any]]:  # fmt: skip
     """Every check on one engine. Never raises: engine trouble becomes an environment result."""
@@ -145,7 +150,8 @@ def _sweep(client: Any, run_id: str) -> None:
         print(f"hardlab audit: could not remove the audit's containers of run {run_id}: {exc}", file=sys.stderr)
 
 
-def run(args: argparse.Namespace) -> int:
+def audit(args: Options) -> Audit:
+    """Audit every host in parallel and write the reports. Raises BadInput for a bad profile, pack or --host."""
     from hardlab.audit import behave as audit_behave
     from hardlab.audit import report as audit_report
     from hardlab.audit import targets as audit_targets
@@ -154,29 +160,24 @@ def run(args: argparse.Namespace) -> int:
     try:
         profiles = load_profiles(args.profile)
     except ProfileError as exc:
-        print(f"hardlab audit: bad host profile:\n{exc}", file=sys.stderr)
-        return EXIT_HARNESS
+        raise BadInput(f"bad host profile:\n{exc}") from exc
     try:
         pack = [] if args.config_only else audit_behave.load_pack(Path(args.pack) if args.pack else audit_behave.PACK)
     except schema.ScenarioError as exc:
-        print(f"hardlab audit: bad scenario in the host-audit pack:\n{exc}", file=sys.stderr)
-        return EXIT_HARNESS
+        raise BadInput(f"bad scenario in the host-audit pack:\n{exc}") from exc
     specs = args.host or [os.environ.get("DOCKER_HOST") or DEFAULT_URL]
     targets: list[Target] = []
     for spec in specs:
         try:
             targets.append(audit_targets.parse(spec))
         except TargetError as exc:
-            print(f"hardlab audit: {exc}", file=sys.stderr)
-            return EXIT_HARNESS
+            raise BadInput(str(exc)) from exc
     labels_seen = [t.label for t in targets]
     if len(set(labels_seen)) != len(labels_seen):
-        print(f"hardlab audit: two --host values share a label: {labels_seen}", file=sys.stderr)
-        return EXIT_HARNESS
+        raise BadInput(f"two --host values share a label: {labels_seen}")
     unknown = sorted(set(profiles) - {"", *labels_seen})
     if unknown:
-        print(f"hardlab audit: --profile names unknown host label(s) {unknown}; hosts: {labels_seen}", file=sys.stderr)
-        return EXIT_HARNESS
+        raise BadInput(f"--profile names unknown host label(s) {unknown}; hosts: {labels_seen}")
     host_profile = {t.label: profiles.get(t.label) or profiles.get("") or DEFAULT for t in targets}
     run_id, owner = labels.new_run_id(), labels.owner()
     started = time.time()
@@ -214,28 +215,4 @@ def run(args: argparse.Namespace) -> int:
     paths = audit_report.write_all(Path(args.out), results, meta, harness)
     history = json.loads(paths["history"].read_text())
     text = audit_report.summary_text(results, meta, harness, history)
-    if not args.quiet:
-        for r in results:
-            if r.status in ("failed", "error"):
-                print(f"{r.status.upper():6} [{r.host}] CIS {r.cis or '-':7} {r.check} ({r.classification})")
-                # the verdict line, then only the failing expectations (the reports hold everything)
-                shown = [r.evidence[0], *[ln for ln in r.evidence[1:] if "FAIL" in ln or ln.startswith("  ")][:8]]
-                for line in shown if r.kind == "behaviour" else r.evidence[:6]:
-                    print(f"         {line.strip()}")
-        print()
-    print(text)
-    print(f"reports: {', '.join(str(p) for p in paths.values())}")
-    return exit_code(results, harness)
-
-
-def main(argv: list[str]) -> int:
-    args = parse_args(argv)
-    try:
-        return run(args)
-    except KeyboardInterrupt:
-        print("hardlab audit: interrupted; the audit's containers were removed per host", file=sys.stderr)
-        return EXIT_HARNESS
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    return Audit(results, harness, meta, paths, text)

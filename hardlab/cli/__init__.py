@@ -8,14 +8,14 @@ import sys
 # subcommand -> (module, one-line help). Each module exposes `main(argv: list[str]) -> int`.
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("hardlab.cli.run", "run scenarios through pytest (any pytest option passes through)"),
-    "list": ("hardlab.cli.run", "list scenarios, their cases and tags"),
-    "doctor": ("hardlab.engine.probe", "show what this host's engine and kernel can enforce"),
-    "images": ("hardlab.engine.images", "build the offline lab images (cached)"),
+    "list": ("hardlab.cli.list", "list scenarios, their cases and tags"),
+    "doctor": ("hardlab.cli.doctor", "show what this host's engine and kernel can enforce"),
+    "images": ("hardlab.cli.images", "build the offline lab images (cached)"),
     "vm": ("hardlab.vm.machine", "disposable lab VM with AppArmor: up | run | down | status"),
     "trust": ("hardlab.trust.lab", "content-trust lab on loopback: up | down"),
     "scan": ("hardlab.scan.run", "scan an image's packages against an offline advisory feed"),
-    "grade": ("hardlab.grading.run", "grade students' submissions against a course file"),
-    "audit": ("hardlab.audit.run", "nightly host-hardening audit of one or more engines"),
+    "grade": ("hardlab.cli.grade", "grade students' submissions against a course file"),
+    "audit": ("hardlab.cli.audit", "nightly host-hardening audit of one or more engines"),
 }
 
 
@@ -35,8 +35,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hardlab: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
-    if name in {"run", "list"}:
-        return int(getattr(module, f"main_{name}")(rest))
     return int(module.main(rest))
 
 

@@ -1,4 +1,4 @@
-"""`hardlab run` (pytest with reports) and `hardlab list` (what the scenarios hold)."""
+"""`hardlab run [PYTEST ARGS...]`: the scenarios through pytest, with every report written."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ from pathlib import Path
 REPORTS = Path("reports")
 
 
-def main_run(argv: list[str]) -> int:
+def main(argv: list[str]) -> int:
     """Build the lab images once (visible progress), then run pytest over the scenarios with reports.
 
     Every argument passes through to pytest: `hardlab run -k seccomp -n 2`."""
     import pytest
 
-    from hardlab.engine import images
-    if not images.ensure_all("hardlab run"):
+    from hardlab.cli.images import ready
+
+    if not ready("hardlab run"):
         return 2
     REPORTS.mkdir(exist_ok=True)
     has_paths = any(not a.startswith("-") and Path(a.split("::")[0]).exists() for a in argv)
@@ -27,25 +28,3 @@ def main_run(argv: list[str]) -> int:
         *argv,
     ]
     return int(pytest.main(args))
-
-
-def main_list(argv: list[str]) -> int:
-    """Scenarios, their cases and tags; invalid files are listed with their problems."""
-    from hardlab.spec import schema
-    roots = [Path(a) for a in argv] or [Path("scenarios")]
-    files = sorted(f for r in roots for f in (r.rglob("*.toml") if r.is_dir() else [r]))
-    bad = 0
-    for file in files:
-        try:
-            sc = schema.load(file)
-        except schema.ScenarioError as exc:
-            bad += 1
-            print(f"{file}: INVALID\n  " + str(exc).replace("\n", "\n  "))
-            continue
-        needs = f"  requires: {', '.join(sc.requires)}" if sc.requires else ""
-        print(f"{file}  [{', '.join(sc.tags)}]  {sc.title}{needs}")
-        for case in sc.cases:
-            extra = sorted(set(case.requires) - set(sc.requires))
-            note = f"  (needs {', '.join(extra)})" if extra else ""
-            print(f"  {file}::{case.id:<36} {case.title}{note}")
-    return 1 if bad else 0

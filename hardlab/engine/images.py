@@ -131,18 +131,10 @@ def _build(client: Any, name: str, ref: str, log: Any) -> None:
     print(f"hardlab: {PREFIX}{name} ready as {ref} in {time.monotonic() - started:.1f}s", file=log, flush=True)
 
 
-def ensure_all(prog: str, log: Any = sys.stderr) -> bool:
-    """Connect and make sure every lab image exists (building what is missing); False after saying why."""
-    from hardlab.engine.runner import EngineError, connect
-
-    try:
-        client = connect()
-        for name in recipe_names():
-            ensure(client, PREFIX + name, log)
-    except (EngineError, ImageError) as exc:
-        print(f"{prog}: {exc}", file=log)
-        return False
-    return True
+def ensure_all(client: Any, log: Any = sys.stderr) -> None:
+    """Make sure every lab image exists on the engine, building what is missing (raises ImageError)."""
+    for name in recipe_names():
+        ensure(client, PREFIX + name, log)
 
 
 def prune_stale(client: Any) -> list[str]:
@@ -158,29 +150,3 @@ def prune_stale(client: Any) -> list[str]:
         if not any(stale.name == f"{ref.split('/')[1].replace(':', '-')}.tar" for ref in current):
             stale.unlink(missing_ok=True)
     return removed
-
-
-def main(argv: list[str]) -> int:
-    """`hardlab images build [NAME...]` | `hardlab images list` | `hardlab images prune`."""
-    from hardlab.engine.runner import EngineError, connect
-
-    action = argv[0] if argv else "build"
-    if action not in {"build", "list", "prune"}:
-        print("usage: hardlab images build [NAME...] | list | prune", file=sys.stderr)
-        return 2
-    names = argv[1:] or recipe_names()
-    if action == "list":
-        for name in recipe_names():
-            print(f"{PREFIX}{name:<10} {tag_for(name)}  ({RECIPES / name / 'recipe.sh'})")
-        return 0
-    try:
-        client = connect()
-        if action == "prune":
-            print("\n".join(prune_stale(client)) or "nothing to prune")
-            return 0
-        for name in names:
-            ensure(client, PREFIX + name)
-    except (EngineError, ImageError) as exc:
-        print(f"hardlab images: {exc}", file=sys.stderr)
-        return 2
-    return 0

@@ -11,7 +11,6 @@ import gzip
 import json
 import os
 import platform
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,10 +154,6 @@ def probe(client: Any, privileged_probe: bool = True, local: bool | None = None)
     else:
         f["kernel-config"] = Feature(False, "the engine is remote; its kernel config cannot be read from here")
         f["user-namespaces"] = Feature(True, "assumed on a remote engine (checked by the scenario's control)")
-    from hardlab.trust.lab import unavailable_reason
-
-    why_not = unavailable_reason()
-    f["trust-lab"] = Feature(why_not is None, why_not or "docker CLI present; registry and notary can run on loopback")
     if privileged_probe:
         f["privileged"] = _privileged(client)
     return facts
@@ -251,37 +246,3 @@ def render(facts: HostFacts, scenario_requirements: dict[str, dict[str, set[str]
             detail = "; ".join(f"{n} skip (needs {k})" for k, n in sorted(skips.items()))
             lines.append(f"  {scenario:<46} {runs} run" + (f", {detail}" if detail else ""))
     return "\n".join(lines)
-
-
-def main(argv: list[str]) -> int:
-    """`hardlab doctor [--json] [scenarios-dir]`."""
-    from hardlab.engine.runner import EngineError, connect
-
-    as_json = "--json" in argv
-    paths = [a for a in argv if not a.startswith("-")] or ["scenarios"]
-    try:
-        client = connect()
-        facts = probe(client)
-    except EngineError as exc:
-        print(f"hardlab doctor: {exc}", file=sys.stderr)
-        return 2
-    if as_json:
-        print(facts.to_json())
-        return 0
-    print(render(facts, _requirements(paths)))
-    return 0
-
-
-def _requirements(paths: list[str]) -> dict[str, dict[str, set[str]]]:
-    """file -> case id -> the host features it requires."""
-    from hardlab.spec import schema
-    out: dict[str, dict[str, set[str]]] = {}
-    for root in paths:
-        for file in sorted(Path(root).rglob("*.toml")) if Path(root).is_dir() else [Path(root)]:
-            try:
-                sc = schema.load(file)
-            except schema.ScenarioError:
-                continue
-            for case in sc.cases:
-                out.setdefault(str(file), {})[case.id] = set(sc.requires) | set(case.requires)
-    return out

@@ -140,14 +140,15 @@ def hardlab_client(pytestconfig: pytest.Config) -> Any:
 @pytest.fixture(scope="session")
 def hardlab_host(pytestconfig: pytest.Config, hardlab_client: Any) -> Any:
     """What this host can enforce; probed once per run and shared by xdist workers through a file."""
-    from hardlab.engine.probe import HostFacts, probe
+    from hardlab.engine.probe import HostFacts
+    from hardlab.hoststeps import host_facts
 
     run_id = pytestconfig.stash[STATE]["run_id"]
     cache = Path(tempfile.gettempdir()) / f"hardlab-host-{run_id}.json"
     with file_lock(cache.with_suffix(".lock")):
         if cache.is_file():
             return HostFacts.from_json(cache.read_text())
-        facts = probe(hardlab_client)
+        facts = host_facts(hardlab_client)
         cache.write_text(facts.to_json())
         return facts
 

@@ -1,0 +1,65 @@
+"""`hardlab audit`: the nightly host-hardening audit of one or several Docker engines, in parallel.
+
+    hardlab audit [--host [LABEL=]DOCKER_HOST]... [--profile hardened.toml] [--strict] [--out reports/audit]
+                  [--config-only] [--pack DIR]
+
+Exit code: 0 every check held; 1 a control failed; 2 the audit could not run completely (an engine
+down, a check errored, a bad profile or pack) — never 0 on failure. Results are written either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hardlab.audit.model import EXIT_HARNESS
+from hardlab.audit.run import Audit, Options, audit
+from hardlab.errors import BadInput
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="hardlab audit", description=(__doc__ or "").split("\n")[0])
+    p.add_argument("--host", action="append", default=[], metavar="[LABEL=]DOCKER_HOST",
+                   help="engine to audit (unix://, tcp://, ssh://, context:NAME); repeatable; "
+                   "default $DOCKER_HOST")  # fmt: skip
+    p.add_argument("--profile", action="append", default=[], metavar="[LABEL=]TOML",
+                   help="host profile: what the host MUST enforce; LABEL= applies it to one --host only")
+    p.add_argument("--strict", action="store_true", help="every skip (missing feature, waiver) is a failure")
+    p.add_argument("--out", default="reports/audit", metavar="DIR", help="report folder (default reports/audit)")
+    p.add_argument("--config-only", action="store_true", help="skip the behavioural pack (no containers started)")
+    p.add_argument("--pack", default=None, metavar="DIR",
+                   help="behavioural scenario folder (default: the package's own host-audit pack)")
+    p.add_argument("--timeout", type=int, default=60, help="seconds an engine API call may take (default 60)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    opts = Options(args.host, args.profile, args.strict, args.out, args.config_only, args.pack, args.timeout)
+    try:
+        done = audit(opts)
+    except BadInput as exc:
+        print(f"hardlab audit: {exc}", file=sys.stderr)
+        return EXIT_HARNESS
+    except KeyboardInterrupt:
+        print("hardlab audit: interrupted; the audit's containers were removed per host", file=sys.stderr)
+        return EXIT_HARNESS
+    show(done, args.quiet)
+    return done.exit_code
+
+
+def show(done: Audit, quiet: bool) -> None:
+    """Each failed or errored check with its verdict line and failing expectations, then the summary."""
+    results, text, paths = done.results, done.summary, done.paths
+    if not quiet:
+        for r in results:
+            if r.status in ("failed", "error"):
+                print(f"{r.status.upper():6} [{r.host}] CIS {r.cis or '-':7} {r.check} ({r.classification})")
+                # the verdict line, then only the failing expectations (the reports hold everything)
+                shown = [r.evidence[0], *[ln for ln in r.evidence[1:] if "FAIL" in ln or ln.startswith("  ")][:8]]
+                for line in shown if r.kind == "behaviour" else r.evidence[:6]:
+                    print(f"         {line.strip()}")
+        print()
+    print(text)
+    print(f"reports: {', '.join(str(p) for p in paths.values())}")

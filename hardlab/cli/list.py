@@ -1,0 +1,27 @@
+"""`hardlab list [PATHS...]`: scenarios, their cases and tags; invalid files with every problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def main(argv: list[str]) -> int:
+    """Scenarios, their cases and tags; invalid files are listed with their problems."""
+    from hardlab.spec import schema
+    roots = [Path(a) for a in argv] or [Path("scenarios")]
+    files = sorted(f for r in roots for f in (r.rglob("*.toml") if r.is_dir() else [r]))
+    bad = 0
+    for file in files:
+        try:
+            sc = schema.load(file)
+        except schema.ScenarioError as exc:
+            bad += 1
+            print(f"{file}: INVALID\n  " + str(exc).replace("\n", "\n  "))
+            continue
+        needs = f"  requires: {', '.join(sc.requires)}" if sc.requires else ""
+        print(f"{file}  [{', '.join(sc.tags)}]  {sc.title}{needs}")
+        for case in sc.cases:
+            extra = sorted(set(case.requires) - set(sc.requires))
+            note = f"  (needs {', '.join(extra)})" if extra else ""
+            print(f"  {file}::{case.id:<36} {case.title}{note}")
+    return 1 if bad else 0
