@@ -6,5 +6,5 @@ from importlib.metadata import entry_points
 _autoloaded = not os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD") and any(
     ep.name == "hardlab" for ep in entry_points(group="pytest11")
 )
-# hardlab.pytest.trustlab: the content-trust lab (registry + notary on loopback) for the supply-chain pack.
-pytest_plugins = [*([] if _autoloaded else ["hardlab.pytest.plugin"]), "hardlab.pytest.trustlab"]
+# The plugin registers its own fixtures (the engine, the host probe, the content-trust lab).
+pytest_plugins = [] if _autoloaded else ["hardlab.pytest.plugin"]

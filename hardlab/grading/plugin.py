@@ -14,9 +14,12 @@ import pytest
 
 from hardlab import outcomes
 from hardlab.core import records
+from hardlab.errors import HarnessError
 from hardlab.grading.course import Limits
 from hardlab.grading.plan import PLAN_NAME, RECORDS_NAME, Entry, Plan
 from hardlab.pytest.items import CaseFailure, CaseItem, judge
+from hardlab.pytest.recorder import skip_reason
+from hardlab.pytest.state import run_state
 from hardlab.spec import schema
 
 REFUSED = "submission-refused"
@@ -57,12 +60,11 @@ class PlanFile(pytest.File):
                 scenarios[entry.scenario] = schema.load(entry.scenario)
             scenario = scenarios[entry.scenario]
             case = next(c for c in scenario.cases if c.id == entry.case)
-            item = GradeItem.from_parent(self, name=entry.nodeid, callobj=grade_judge)
-            item.scenario = scenario
-            item.case = limited_case(case, limits)
-            item.hardlab_inputs = {k: v for k, v in entry.inputs.items() if k in scenario.inputs}
-            item.grade = entry
-            item.limits = limits
+            inputs = {k: v for k, v in entry.inputs.items() if k in scenario.inputs}
+            item = GradeItem.from_parent(
+                self, name=entry.nodeid, callobj=grade_judge, scenario=scenario, case=limited_case(case, limits),
+                inputs=inputs, grade=entry, limits=limits,
+            )  # fmt: skip
             item.add_marker(pytest.mark.hardlab)
             order.setdefault(entry.assignment, len(order))
             record = {k: v for k, v in dataclasses.asdict(entry).items() if k not in {"inputs", "build"}}
@@ -73,8 +75,12 @@ class PlanFile(pytest.File):
 
 
 class GradeItem(CaseItem):
-    grade: Entry
-    limits: Limits
+    """One check of one student's assignment."""
+
+    def __init__(self, *, grade: Entry, limits: Limits, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.grade = grade
+        self.limits = limits
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, self.name
@@ -87,9 +93,6 @@ def _fail(item: GradeItem, classification: str, text: str) -> None:
 
 def grade_judge(request: pytest.FixtureRequest) -> None:
     """Refused submissions fail without running anything; the rest build (if needed) and run the case."""
-    from hardlab.engine.images import ImageError
-    from hardlab.engine.runner import EngineError
-
     item: GradeItem = request.node
     entry = item.grade
     if entry.skip:
@@ -111,8 +114,10 @@ def grade_judge(request: pytest.FixtureRequest) -> None:
         item.case = dataclasses.replace(item.case, control=None)
     try:
         result = request.getfixturevalue("hardlab_case_run")
-    except (EngineError, ImageError) as exc:
-        text = str(exc)
+    except pytest.fail.Exception as failure:
+        if not isinstance(failure.__cause__, HarnessError):
+            raise  # not engine trouble (e.g. --hardlab-strict): as the spine reports it
+        text = str(failure.__cause__)
         if "refused to create" in text and any(isinstance(v, dict) for v in values.values()):
             _fail(item, OPTIONS_REFUSED, f"THE ENGINE REFUSED YOUR RUN OPTIONS: {text}")
         _fail(item, outcomes.HARNESS_ERROR, f"HARNESS ERROR (not the student's fault; regrade): {text}")
@@ -144,7 +149,6 @@ def _control_key(item: GradeItem, values: dict[str, Any]) -> Path | None:
     import tempfile
 
     from hardlab.core.inputs import InputError, bind, container_for
-    from hardlab.pytest.plugin import STATE
     from hardlab.spec.schema import DEFAULT_LIMITS
 
     case = item.case
@@ -158,7 +162,7 @@ def _control_key(item: GradeItem, values: dict[str, Any]) -> Path | None:
     control = {**options, **schema.substitute(dict(case.control.container), bound)}
     steps = [(s.argv, s.user, s.timeout, repr(s.expect)) for s in case.control.steps]
     text = json.dumps([case.image, control, steps, str(item.scenario.path)], sort_keys=True, default=str)
-    run_id = item.config.stash[STATE]["run_id"]
+    run_id = run_state(item.config).run_id
     digest = hashlib.sha256(text.encode()).hexdigest()[:24]
     return Path(tempfile.gettempdir()) / f"hardlab-grade-ctl-{run_id}-{digest}.ok"
 
@@ -166,16 +170,20 @@ def _control_key(item: GradeItem, values: dict[str, Any]) -> Path | None:
 def _built_image(request: pytest.FixtureRequest, item: GradeItem) -> str:
     from hardlab.engine import images
     from hardlab.grading.build import BuildError, build
-    from hardlab.pytest.plugin import STATE
 
-    state = request.config.stash[STATE]
-    client = request.getfixturevalue("hardlab_client")
+    state = run_state(request.config)
+    try:
+        client = request.getfixturevalue("hardlab_client")
+    except pytest.fail.Exception as failure:
+        if not isinstance(failure.__cause__, HarnessError):
+            raise
+        _fail(item, outcomes.HARNESS_ERROR, f"HARNESS ERROR (not the student's fault; regrade): {failure.__cause__}")
     spec = item.grade.build or {}
     for lab in ("busybox", "tools"):
         if images.tag_for(lab) == spec.get("base"):
             images.ensure(client, images.PREFIX + lab)
     try:
-        return build(client, spec, item.limits, state["run_id"], state["owner"])
+        return build(client, spec, item.limits, state.run_id, state.owner)
     except BuildError as exc:
         _fail(item, BUILD_FAILED, f"YOUR IMAGE DID NOT BUILD: {exc}")
     raise AssertionError("unreachable")
@@ -197,17 +205,14 @@ class GradeRecorder:
             if report.passed:
                 rec.update(outcome="passed", classification="ok", message="")
             elif report.skipped:
-                reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-                reason = reason.removeprefix("Skipped: ")
-                rec.update(outcome="skipped", classification=klass or "skipped", message=reason)
+                rec.update(outcome="skipped", classification=klass or "skipped", message=skip_reason(report))
             else:
                 outcome = {REFUSED: "rejected", report_harness(): "error"}.get(klass, "failed")
                 rec.update(outcome=outcome, classification=klass or "failed", message=str(report.longrepr))
         elif report.failed and rec["outcome"] != "failed":
             rec.update(outcome="error", classification=report_harness(), message=str(report.longrepr)[:4000])
         elif report.when == "setup" and report.skipped:
-            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-            rec.update(outcome="skipped", classification="skipped", message=reason)
+            rec.update(outcome="skipped", classification="skipped", message=skip_reason(report))
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         plan = next((Path(a) for a in session.config.args if Path(a).name == PLAN_NAME), None)
@@ -225,10 +230,9 @@ def report_harness() -> str:
 def _remove_images(config: pytest.Config) -> None:
     from hardlab.engine.runner import EngineError, connect
     from hardlab.grading.build import remove_run_images
-    from hardlab.pytest.plugin import STATE
 
     try:
-        remove_run_images(connect(timeout=60), config.stash[STATE]["run_id"])
+        remove_run_images(connect(timeout=60), run_state(config).run_id)
     except EngineError:
         return
 
@@ -236,9 +240,8 @@ def _remove_images(config: pytest.Config) -> None:
 def _remove_run_files(config: pytest.Config) -> None:
     import tempfile
 
-    from hardlab.pytest.plugin import STATE
 
-    run_id = config.stash[STATE]["run_id"]
+    run_id = run_state(config).run_id
     patterns = (f"hardlab-grade-ctl-{run_id}-*.ok", f"hardlab-grade-build-*-{run_id}.lock",
                 f"hardlab-grade-build-*-{run_id}.failed")  # fmt: skip
     for pattern in patterns:

@@ -1,12 +1,16 @@
 """Scenario files become pytest items: one `File` per TOML file, one `Function` per case.
 
-Items are `pytest.Function`s built with `callobj=`, so they get real fixtures, marks and xdist support
-without patching pytest internals. The whole file is validated before any of its cases is collected.
+Modelled on pytest's "non-Python tests" example and Tavern: `CaseItem` is a `pytest.Function` built with
+`callobj=`, so it gets real fixtures, marks and xdist support; its `repr_failure` puts the verdict on the
+first line. The whole file is validated before any of its cases is collected; an invalid file becomes one
+item that errors with every problem, so every other file still runs (no collection error, no stop).
 """
 
 from __future__ import annotations
 
 import json
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +22,11 @@ from hardlab.core.inputs import InputError
 from hardlab.core.results import CaseResult
 from hardlab.spec import schema
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
 
 class CaseFailure(Exception):
     """A case did not hold; the message is the whole finding."""
@@ -27,25 +36,21 @@ class CaseFailure(Exception):
         super().__init__(text)
 
 
-class ScenarioCollectError(Exception):
-    """A scenario file is invalid; every problem is listed with file, line and key."""
-
-
 def judge(request: pytest.FixtureRequest, hardlab_case_run: CaseResult | InputError) -> None:
     """The call phase of every case: decide from what the setup phase observed."""
     result = hardlab_case_run
+    item = request.node
     if isinstance(result, InputError):
-        request.node.user_properties.append(("hardlab_class", outcomes.HARNESS_ERROR))
+        item.user_properties.append(("hardlab_class", outcomes.HARNESS_ERROR))
         raise CaseFailure(outcomes.HARNESS_ERROR, f"INPUT ERROR: {result}")
-    allure_steps(request.node.scenario, request.node.case, result)
+    allure_steps(item.scenario, item.case, result)
     if result.skip_reason:
-        # Point the skip at the case's TOML line, not at this function.
-        raise pytest.skip.Exception(result.skip_reason, _use_item_location=True)
+        pytest.skip(result.skip_reason)  # pointed at the case's TOML line by the plugin's makereport hook
     found = verdict.verdict(result)
     if found:
         classification, first_line = found
-        request.node.user_properties.append(("hardlab_class", classification))
-        raise CaseFailure(classification, verdict.describe(request.node.scenario, result, first_line))
+        item.user_properties.append(("hardlab_class", classification))
+        raise CaseFailure(classification, verdict.describe(item.scenario, result, first_line))
 
 
 class ScenarioFile(pytest.File):
@@ -55,36 +60,61 @@ class ScenarioFile(pytest.File):
         try:
             scenario = schema.load(self.path, root=self.config.rootpath)
         except schema.ScenarioError as exc:
-            raise ScenarioCollectError(str(exc)) from None
+            invalid = InvalidScenario.from_parent(self, name="invalid-scenario-file", problems=str(exc))
+            for tag in _raw_tags(self.path):  # so `-m TAG` still shows the broken file
+                self.config.addinivalue_line("markers", f"{tag}: hardlab scenario tag")
+                invalid.add_marker(getattr(pytest.mark, tag))
+            yield invalid
+            return
+        for tag in dict.fromkeys((*scenario.tags, *(t for c in scenario.cases for t in c.tags))):
+            # Tags become markers; registered before use so `-m seccomp` works under --strict-markers.
+            self.config.addinivalue_line("markers", f"{tag}: hardlab scenario tag")
         for case in scenario.cases:
-            item = CaseItem.from_parent(self, name=case.id, callobj=judge)
-            item.scenario = scenario
-            item.case = case
+            item = CaseItem.from_parent(self, name=case.id, callobj=judge, scenario=scenario, case=case)
             item.add_marker(pytest.mark.hardlab)
             for tag in dict.fromkeys((*scenario.tags, *case.tags)):
                 item.add_marker(getattr(pytest.mark, tag))
             item.user_properties.append(("hardlab", json.dumps(records.case_record(scenario, case))))
             yield item
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        if isinstance(excinfo.value, ScenarioCollectError):
-            return f"invalid scenario file:\n{excinfo.value}"
-        return super().repr_failure(excinfo)
-
 
 class CaseItem(pytest.Function):
     """One case of a scenario: setup runs it on the engine, call judges it."""
 
-    scenario: schema.Scenario
-    case: schema.Case
+    def __init__(
+        self, *, scenario: schema.Scenario, case: schema.Case, inputs: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        self.case = case
+        self.hardlab_inputs: dict[str, Any] = dict(inputs or {})  # values from outside (a student's files)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, CaseFailure):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, (self.case.line or 1) - 1, f"{self.scenario.id}::{self.case.id}"
+
+
+class InvalidScenario(pytest.Item):
+    """An invalid scenario file: one ERROR listing every problem with file, line and key."""
+
+    def __init__(self, *, problems: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.problems = problems
+        self.user_properties.append(("hardlab_class", outcomes.HARNESS_ERROR))
+        self.user_properties.append(("hardlab", json.dumps({"file": str(self.path), "invalid": True})))
+
+    def setup(self) -> None:
+        raise pytest.fail.Exception(f"invalid scenario file:\n{self.problems}", pytrace=False)
+
+    def runtest(self) -> None:  # pragma: no cover - setup always fails first
+        raise AssertionError("an invalid scenario file has nothing to run")
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, 0, f"{self.path.name}: invalid scenario file"
 
 
 def allure_steps(scenario: Any, case: Any, result: Any) -> None:
@@ -101,8 +131,8 @@ def allure_steps(scenario: Any, case: Any, result: Any) -> None:
         if run is None:
             continue
         for sr in run.steps:
-            verdict = "ok" if sr.ok else "FAIL"
-            with allure.step(f"[{label}] {sr.step.name} — {verdict}"):
+            mark = "ok" if sr.ok else "FAIL"
+            with allure.step(f"[{label}] {sr.step.name} — {mark}"):
                 allure.attach(sr.step.display, "command", allure.attachment_type.TEXT)
                 seen = sr.observed
                 text = f"exit code: {seen.exit_code}\n--- stdout\n{seen.stdout}\n--- stderr\n{seen.stderr}"
@@ -112,3 +142,15 @@ def allure_steps(scenario: Any, case: Any, result: Any) -> None:
                     for c in sr.checks
                 )
                 allure.attach(checks, "checks", allure.attachment_type.TEXT)
+
+
+def _raw_tags(path: Path) -> list[str]:
+    """The tags an invalid file's [scenario] and cases name, read leniently (none when it is not TOML)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+        return []
+    cases = data.get("case") if isinstance(data.get("case"), list) else []
+    tables = [t for t in (data.get("scenario"), *cases) if isinstance(t, dict)]
+    found = [t for table in tables if isinstance(table.get("tags"), list) for t in table["tags"]]
+    return list(dict.fromkeys(t for t in found if isinstance(t, str) and re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", t)))

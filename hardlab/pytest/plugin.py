@@ -1,6 +1,7 @@
-"""The pytest plugin: collects scenario files, provides fixtures, sweeps containers, writes reports.
+"""The pytest plugin: collects scenario files, registers the fixtures, sweeps containers, writes reports.
 
-Registered by the repo's conftest.py and exposed as the `hardlab` pytest11 entry point.
+Exposed as the `hardlab` pytest11 entry point (and registered by the repo's conftest.py when plugin
+autoloading is off), so another repository that installs hardlab collects its own `scenarios/*.toml`.
 """
 
 from __future__ import annotations
@@ -8,20 +9,20 @@ from __future__ import annotations
 import json
 import os
 import signal
-import tempfile
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hardlab.core.records import evidence
 from hardlab.engine import labels
-from hardlab.outcomes import HARNESS_ERROR, HOST_FEATURE_MISSING
-from hardlab.pytest.items import ScenarioFile
-from hardlab.pytest.recorder import Summary
-from hardlab.system.locks import file_lock
-
-STATE = pytest.StashKey[dict[str, Any]]()
+from hardlab.engine.probe import HostFacts, environment_properties
+from hardlab.engine.runner import connect, drain, sweep_run
+from hardlab.errors import HarnessError
+from hardlab.pytest import fixtures, trustlab
+from hardlab.pytest.items import CaseItem, ScenarioFile
+from hardlab.pytest.recorder import Recorder, Summary
+from hardlab.pytest.state import KEY, RunState, run_state
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -42,7 +43,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("hardlab_dirs", "folders whose *.toml files are scenarios", type="args", default=["scenarios"])
     parser.addini(
         "hardlab_ignore",
-        "scenario folders left out unless named on the command line (e.g. the host-audit pack: `hardlab audit`)",
+        "scenario folders left out unless named on the command line",
         type="args",
         default=[],
     )
@@ -50,18 +51,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hardlab: a case from a hardlab scenario file")
-    # One invalid scenario file is one collection error; every other file still runs.
-    config.option.continue_on_collection_errors = True
+    for module in (fixtures, trustlab):
+        if not config.pluginmanager.is_registered(module):
+            config.pluginmanager.register(module, f"hardlab-{module.__name__.rsplit('.', 1)[-1]}")
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
         run_id, owner = workerinput["hardlab_run_id"], workerinput["hardlab_owner"]
     else:
         run_id = os.environ.get("HARDLAB_RUN_ID") or labels.new_run_id()
         owner = labels.owner()
-    config.stash[STATE] = {"run_id": run_id, "owner": owner, "summary": Summary(run_id), "client": None}
+    config.stash[KEY] = RunState(run_id, owner, Summary(run_id))
     if workerinput is None:
-        recorder = _Recorder(config.stash[STATE]["summary"], set(config.getini("hardlab_dirs")))
-        config.pluginmanager.register(recorder, "hardlab-recorder")
+        config.pluginmanager.register(Recorder(config.stash[KEY].summary, set(config.getini("hardlab_dirs"))))
     if workerinput is None and hasattr(signal, "SIGTERM"):
         # A nightly job killed by its scheduler gets SIGTERM: unwind like Ctrl-C so the sweep still runs.
         signal.signal(signal.SIGTERM, _terminate)
@@ -74,9 +75,9 @@ def _terminate(signum: int, frame: Any) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist: every worker shares the controller's run id and owner, so one sweep finds all."""
-    state = node.config.stash[STATE]
-    node.workerinput["hardlab_run_id"] = state["run_id"]
-    node.workerinput["hardlab_owner"] = state["owner"]
+    state = run_state(node.config)
+    node.workerinput["hardlab_run_id"] = state.run_id
+    node.workerinput["hardlab_owner"] = state.owner
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -95,205 +96,62 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFi
     dirs = set(config.getini("hardlab_dirs"))
     explicit = any(Path(arg.split("::")[0]).resolve() == file_path.resolve() for arg in config.args)
     if explicit or any(part in dirs for part in file_path.parts[:-1]):
-        for tag_holder in (file_path,):
-            _register_markers(config, tag_holder)
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
 
 
-def _register_markers(config: pytest.Config, file_path: Path) -> None:
-    """Scenario tags become markers; register them so `-m seccomp` works under --strict-markers."""
-    import re
-
-    text = file_path.read_text(encoding="utf-8", errors="replace")
-    for block in re.findall(r"^\s*tags\s*=\s*\[([^\]]*)\]", text, re.MULTILINE):
-        for tag in re.findall(r"[\"']([A-Za-z_][A-Za-z0-9_]*)[\"']", block):
-            config.addinivalue_line("markers", f"{tag}: hardlab scenario tag")
-
-
-def _client(config: pytest.Config) -> Any:
-    from hardlab.engine.runner import connect, sweep_dead
-
-    state = config.stash[STATE]
-    if state["client"] is None:
-        state["client"] = connect()
-        _engine_marker(state["run_id"]).touch()  # tells the xdist controller this run has containers to sweep
-        sweep_dead(state["client"])  # leftovers of runs whose owner died (kill -9, crashed CI)
-    return state["client"]
-
-
-def _engine_marker(run_id: str) -> Path:
-    return Path(tempfile.gettempdir()) / f"hardlab-run-{run_id}.engine"
-
-
-@pytest.fixture(scope="session")
-def hardlab_client(pytestconfig: pytest.Config) -> Any:
-    """A docker-py client that has answered a ping (the session's one connection)."""
-    from hardlab.engine.runner import EngineError
-
-    try:
-        return _client(pytestconfig)
-    except EngineError as exc:
-        pytest.fail(f"HARNESS ERROR (not a security finding): {exc}", pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def hardlab_host(pytestconfig: pytest.Config, hardlab_client: Any) -> Any:
-    """What this host can enforce; probed once per run and shared by xdist workers through a file."""
-    from hardlab.engine.probe import HostFacts
-    from hardlab.hoststeps import host_facts
-
-    run_id = pytestconfig.stash[STATE]["run_id"]
-    cache = Path(tempfile.gettempdir()) / f"hardlab-host-{run_id}.json"
-    with file_lock(cache.with_suffix(".lock")):
-        if cache.is_file():
-            return HostFacts.from_json(cache.read_text())
-        facts = host_facts(hardlab_client)
-        cache.write_text(facts.to_json())
-        return facts
-
-
-@pytest.fixture(scope="session")
-def hardlab_run_id(pytestconfig: pytest.Config) -> str:
-    return str(pytestconfig.stash[STATE]["run_id"])
-
-
-def _overrides(config: pytest.Config) -> dict[str, str]:
-    out = {}
-    for item in config.getoption("hardlab_input") or []:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise pytest.UsageError(f"--hardlab-input expects NAME=VALUE, got {item!r}")
-        out[name] = value
-    return out
-
-
-@pytest.fixture
-def hardlab_case_run(request: pytest.FixtureRequest, hardlab_client: Any, hardlab_host: Any) -> Any:
-    """Setup phase of a case: check requirements, then run it on the engine. Engine trouble raises here,
-    so pytest reports it as an ERROR, never as a failed security check."""
-    from hardlab.core.inputs import InputError, bind
-    from hardlab.engine.runner import run_case
-
-    item = request.node
-    scenario, case = item.scenario, item.case
-    missing = hardlab_host.missing(tuple(dict.fromkeys((*scenario.requires, *case.requires))))
-    if missing:
-        item.user_properties.append(("hardlab_class", HOST_FEATURE_MISSING))
-        if request.config.getoption("hardlab_strict"):
-            pytest.fail("STRICT: " + "; ".join(missing), pytrace=False)
-        pytest.skip("; ".join(missing))
-    state = request.config.stash[STATE]
-    from hardlab.engine.images import ImageError
-    from hardlab.engine.runner import EngineError
-
-    try:
-        values = bind(scenario, getattr(item, "hardlab_inputs", None) or _overrides(request.config))
-        if case.runner == "host":
-            result = _run_host_case(request, hardlab_client, scenario, case)
-        else:
-            result = run_case(hardlab_client, case, scenario.path.parent, state["run_id"], state["owner"], values)
-    except InputError as exc:
-        return exc
-    except (EngineError, ImageError) as exc:
-        # Engine down, image missing: a setup ERROR that reads as a sentence, never a failed security check.
-        item.user_properties.append(("hardlab_class", HARNESS_ERROR))
-        pytest.fail(f"HARNESS ERROR (not a security finding): {exc}\ncase: {scenario.path}:{case.line}", pytrace=False)
-    item.user_properties.append(("hardlab_evidence", json.dumps(evidence(result))))
-    return result
-
-
-def _run_host_case(request: pytest.FixtureRequest, client: Any, scenario: Any, case: Any) -> Any:
-    """A `runner = "host"` case: steps on the host, with the content-trust lab when it `uses` one."""
-    from hardlab.hoststeps import run_host_case
-
-    lab, values = None, {}
-    if "trust-lab:own" in case.uses:  # a case that stops a server gets a lab of its own
-        from hardlab.trust.lab import seed
-
-        lab = request.getfixturevalue("fresh_trust_lab")
-        values = seed(lab).placeholders(lab)
-    elif "trust-lab" in case.uses:
-        lab = request.getfixturevalue("trust_lab")
-        values = request.getfixturevalue("trust_repos").placeholders(lab)
-    return run_host_case(case, scenario.path.parent, client, lab, values)
-
-
-class _Recorder:
-    """Feeds every case's reports into the run summary (on the xdist controller, or the lone process)."""
-
-    def __init__(self, summary: Summary, dirs: set[str]):
-        self.summary = summary
-        self.dirs = dirs
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        in_pack = report.nodeid.split("/")[0] in self.dirs
-        if in_pack or any(name == "hardlab" for name, _ in report.user_properties):
-            self.summary.add(report)
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """A case skipped while judging (a `skip_when` step) points at its TOML line, not at the adapter."""
+    report = yield
+    if isinstance(item, CaseItem) and report.skipped and isinstance(report.longrepr, tuple):
+        report.longrepr = (str(item.path), item.case.line or 1, report.longrepr[2])
+    return report
 
 
 @pytest.hookimpl(trylast=True)  # after xdist has stopped its workers, so nothing starts behind the sweep
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
-    state = config.stash[STATE]
-    if state["client"] is not None:
-        from hardlab.engine.runner import drain
-
+    state = run_state(config)
+    if state.client is not None:
         drain()
     if hasattr(config, "workerinput"):
         return
-    marker = _engine_marker(state["run_id"])
-    if marker.exists():  # some process of this run talked to the engine: sweep even if no report came back
+    if state.engine_marker.exists():  # some process of this run talked to the engine: sweep even if no report came
         _sweep_run(state)
-        marker.unlink(missing_ok=True)
-    summary: Summary = state["summary"]
-    if not summary.records:
+        state.engine_marker.unlink(missing_ok=True)
+    if not state.summary.records:
         return
-    host = _read_host(state["run_id"])
+    host = state.host()
     path = config.getoption("hardlab_report")
     if path:
-        summary.write(Path(path), host)
+        state.summary.write(Path(path), host)
     alluredir = getattr(config.option, "allure_report_dir", None)
     if alluredir and host:
-        from hardlab.engine.probe import HostFacts, environment_properties
-
         Path(alluredir).mkdir(parents=True, exist_ok=True)
-        (Path(alluredir) / "environment.properties").write_text(
-            environment_properties(HostFacts.from_json(json.dumps(host)))
-        )
+        facts = HostFacts.from_json(json.dumps(host))
+        (Path(alluredir) / "environment.properties").write_text(environment_properties(facts))
 
 
-def _sweep_run(state: dict[str, Any]) -> None:
-    from hardlab.engine.runner import EngineError, connect, sweep_run
-
+def _sweep_run(state: RunState) -> None:
     try:
-        client = state["client"] or connect(timeout=30)
-        left = sweep_run(client, state["run_id"])
-    except EngineError:
+        client = state.client or connect(timeout=30)
+        left = sweep_run(client, state.run_id)
+    except HarnessError:
         return
     if left:
-        print(f"\nhardlab: removed {left} container(s) left by run {state['run_id']} (interrupted or crashed worker)")
-
-
-def _read_host(run_id: str) -> dict[str, Any] | None:
-    cache = Path(tempfile.gettempdir()) / f"hardlab-host-{run_id}.json"
-    if not cache.is_file():
-        return None
-    data: dict[str, Any] = json.loads(cache.read_text())
-    return data
+        print(f"\nhardlab: removed {left} container(s) left by run {state.run_id} (interrupted or crashed worker)")
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    state = config.stash.get(STATE, None)
-    if not state or hasattr(config, "workerinput"):
+    state = config.stash.get(KEY, None)
+    if state is None or hasattr(config, "workerinput") or not state.summary.records:
         return
-    summary: Summary = state["summary"]
-    if not summary.records:
-        return
+    summary = state.summary
     write = terminalreporter.write_line
     terminalreporter.section("hardlab")
     totals = summary.totals()
-    write(", ".join(f"{n} {k}" for k, n in totals.items()) + f"  (run {state['run_id']})")
+    write(", ".join(f"{n} {k}" for k, n in totals.items()) + f"  (run {state.run_id})")
     reasons = summary.skip_reasons()
     if reasons:
         write("skipped because the host lacks a feature (these are not passes):")

@@ -11,6 +11,25 @@ from typing import Any
 from hardlab.outcomes import CONTROL_FAILED, HARNESS_ERROR, HOST_FEATURE_MISSING
 
 
+def skip_reason(report: Any) -> str:
+    """Why pytest skipped: the reason alone, without pytest's "Skipped: " prefix or location."""
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    return str(reason).removeprefix("Skipped: ")
+
+
+class Recorder:
+    """Feeds every case's reports into the run summary (on the xdist controller, or the lone process)."""
+
+    def __init__(self, summary: Summary, dirs: set[str]):
+        self.summary = summary
+        self.dirs = dirs
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        in_pack = report.nodeid.split("/")[0] in self.dirs
+        if in_pack or any(name == "hardlab" for name, _ in report.user_properties):
+            self.summary.add(report)
+
+
 class Summary:
     """Collects pytest reports (on the xdist controller too) into reports/summary.json."""
 
@@ -32,8 +51,7 @@ class Summary:
         if report.when == "call" or report.outcome != "passed":
             if report.skipped:
                 rec["outcome"] = "skipped"
-                reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-                rec["reason"] = reason.removeprefix("Skipped: ")
+                rec["reason"] = skip_reason(report)
                 rec.setdefault("classification", HOST_FEATURE_MISSING)
             elif report.failed:
                 rec["outcome"] = "failed" if report.when == "call" else "error"

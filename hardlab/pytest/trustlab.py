@@ -1,6 +1,6 @@
 """pytest plugin: the content-trust lab (registry + notary on loopback) as fixtures.
 
-Register from the root conftest.py (`pytest_plugins = ["fixtures.trust"]`) or with `-p fixtures.trust`.
+Registered by the hardlab plugin (hardlab.pytest.plugin), so any project that installs hardlab has them.
 `trust_lab` is one lab per session (per xdist worker: free ports keep workers apart); `trust_repos` pushes
 the lab's images once: a signed tag, an unsigned tag and a repository that never had trust data.
 """

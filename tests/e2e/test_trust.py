@@ -13,9 +13,6 @@ import pytest
 
 from hardlab.trust.lab import TrustLab, TrustRepos, push
 
-# The lead registers fixtures.trust from conftest.py; naming it here keeps this file runnable on its own.
-pytest_plugins = ["hardlab.pytest.trustlab"]
-
 pytestmark = pytest.mark.usefixtures("trust_repos")
 
 

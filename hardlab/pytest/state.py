@@ -1,0 +1,54 @@
+"""The run's state shared by the adapter's hooks and fixtures: its id, owner, summary and engine client."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hardlab import config
+from hardlab.errors import HarnessError
+from hardlab.pytest.recorder import Summary
+
+
+@dataclass
+class RunState:
+    run_id: str
+    owner: str
+    summary: Summary
+    client: Any = None  # the docker-py client, made on first use
+
+    @property
+    def engine_marker(self) -> Path:
+        """Exists once some process of this run talked to the engine: the controller then sweeps."""
+        return config.temp_dir() / f"hardlab-run-{self.run_id}.engine"
+
+    @property
+    def host_cache(self) -> Path:
+        """The host probe, shared by xdist workers through a file."""
+        return config.temp_dir() / f"hardlab-host-{self.run_id}.json"
+
+    def host(self) -> dict[str, Any] | None:
+        if not self.host_cache.is_file():
+            return None
+        data: dict[str, Any] = json.loads(self.host_cache.read_text())
+        return data
+
+
+KEY = pytest.StashKey[RunState]()
+
+
+def run_state(cfg: pytest.Config) -> RunState:
+    return cfg.stash[KEY]
+
+
+def harness_failure(exc: HarnessError, where: str = "") -> pytest.fail.Exception:
+    """A setup ERROR that reads as a sentence, never a traceback and never a failed security check.
+    The cause stays attached, so a mode (grading) can still tell engine trouble from anything else."""
+    text = f"HARNESS ERROR (not a security finding): {exc}" + (f"\ncase: {where}" if where else "")
+    failure = pytest.fail.Exception(text, pytrace=False)
+    failure.__cause__ = exc
+    return failure
