@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hardlab.engine import images, labels  # noqa: E402
-from hardlab.engine.runner import connect, drain, run_case, sweep_run  # noqa: E402
+from hardlab.engine.client import connect, sweep_run  # noqa: E402
+from hardlab.engine.runner import drain, run_case  # noqa: E402
 from hardlab.spec import schema  # noqa: E402
 
 PROBE = "grep Seccomp: /proc/1/status"

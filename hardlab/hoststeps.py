@@ -54,7 +54,7 @@ def resolve_target(target: str, client: Any = None) -> str:
     if not target.startswith("lab:"):
         return target
     from hardlab.engine import images
-    from hardlab.engine.runner import connect
+    from hardlab.engine.client import connect
     from hardlab.scan.lab import ensure_slim
 
     client = client or connect()

@@ -61,12 +61,9 @@ def features(client: Any, target: Target) -> dict[str, tuple[bool, str]]:
 
 
 def run_behaviour(client: Any, b: Behaviour, feats: dict[str, tuple[bool, str]], run_id: str, owner: str) -> Outcome:
-    import docker.errors
-    import requests.exceptions
-
-    from hardlab.core.inputs import InputError, bind
-    from hardlab.engine.images import ImageError
-    from hardlab.engine.runner import EngineError, run_case
+    from hardlab.core.inputs import bind
+    from hardlab.engine.runner import run_case
+    from hardlab.errors import HardlabError
 
     for need in dict.fromkeys((*b.scenario.requires, *b.case.requires)):
         ok, evidence = feats.get(need, (False, f"feature '{need}' was not probed"))
@@ -75,10 +72,8 @@ def run_behaviour(client: Any, b: Behaviour, feats: dict[str, tuple[bool, str]],
     try:
         values = bind(b.scenario, {})
         result = run_case(client, b.case, b.scenario.path.parent, run_id, owner, values, name_prefix="hardlab-audit")
-    except (EngineError, ImageError, InputError) as exc:
+    except HardlabError as exc:  # engine trouble, a missing image, an unusable input: not a finding
         return Outcome.error(f"harness: {exc}")
-    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
-        return Outcome.error(f"engine: {type(exc).__name__}: {str(exc)[:300]}")
     if result.skip_reason:
         return Outcome("missing", (result.skip_reason,), "kernel-support")
     found = verdict.verdict(result)
@@ -105,9 +100,9 @@ def userns_bind_mount(
 ) -> Outcome:
     """Container root writes a file into a host folder; the host must see a non-zero owner. The control
     (--userns=host) must see owner 0, so the probe demonstrably reports real owners."""
-    import docker.errors
-
     from hardlab.engine import images
+    from hardlab.engine.runner import run_once
+    from hardlab.errors import HarnessError
     ok, evidence = feats.get("userns-remap", (False, "not probed"))
     if not ok:
         return Outcome.missing("userns-remap", f"host lacks 'userns-remap': {evidence}")
@@ -120,15 +115,15 @@ def userns_bind_mount(
         for run, extra in (("control", {"userns_mode": "host"}), ("case", {})):
             name = f"{run}.txt"
             try:
-                out = client.containers.run(
-                    image, ["sh", "-c", f"cat /proc/self/uid_map; touch /mnt/{name}"], user="0", remove=True,
-                    volumes={str(folder): {"bind": "/mnt", "mode": "rw"}}, labels=run_labels, **extra,
+                code, out, err = run_once(
+                    client, image, ["sh", "-c", f"cat /proc/self/uid_map; touch /mnt/{name}"], run_labels, user="0",
+                    volumes={str(folder): {"bind": "/mnt", "mode": "rw"}}, **extra,
                 )  # fmt: skip
-            except docker.errors.ContainerError as exc:
-                return Outcome.fail(f"[{run}] container root could not create /mnt/{name}: {exc.stderr!r}")
-            except docker.errors.APIError as exc:
+            except HarnessError as exc:
                 return Outcome.error(f"[{run}] engine: {exc}")
-            maps[run] = out.decode().strip()
+            if code != 0:
+                return Outcome.fail(f"[{run}] container root could not create /mnt/{name}: {err.encode()!r}")
+            maps[run] = out.strip()
             owners[run] = (folder / name).stat().st_uid
     lines = [
         f"control (--userns=host): uid_map {maps['control']!r}; "

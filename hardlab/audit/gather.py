@@ -13,7 +13,8 @@ from typing import Any
 from hardlab.audit import daemonconf
 from hardlab.audit.checks import AUDIT_PATHS, EngineFacts, FileFacts
 from hardlab.audit.targets import Target
-from hardlab.engine import labels
+from hardlab.engine import inspect, labels
+from hardlab.engine.inspect import network_options
 
 SELF_LABEL = "hardlab.audit.self"  # on the one-shot audit container (labs/audit/README.md)
 UNIT_DIRS = ("/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
@@ -22,10 +23,7 @@ UNIT_DIRS = ("/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/sys
 def gather(client: Any, target: Target, own_run: str = "", environ: dict[str, str] | None = None) -> EngineFacts:
     info = client.info()
     facts = EngineFacts(target.label, target.url, target.local, info, client_tls=target.tls)
-    try:
-        facts.bridge_options = dict(client.networks.get("bridge").attrs.get("Options") or {})
-    except Exception:  # docker.errors.NotFound: an engine started with --bridge none has no default bridge
-        facts.bridge_options = None
+    facts.bridge_options = network_options(client, "bridge")  # None: an engine started with --bridge none
     facts.containers = running_containers(client, own_run)
     facts.content_trust = content_trust(environ if environ is not None else dict(os.environ))
     if target.local:
@@ -35,18 +33,12 @@ def gather(client: Any, target: Target, own_run: str = "", environ: dict[str, st
 
 def running_containers(client: Any, own_run: str) -> list[dict[str, Any]]:
     """inspect attrs of every running container except the audit's own probes."""
-    import docker.errors
 
-    out = []
-    for summary in client.api.containers():
-        lab = summary.get("Labels") or {}
-        if (own_run and lab.get(labels.RUN) == own_run) or lab.get(SELF_LABEL) == "1":
-            continue  # the audit's probes, and the one-shot audit container itself (it needs the socket)
-        try:
-            out.append(client.api.inspect_container(summary["Id"]))
-        except docker.errors.NotFound:
-            continue  # it exited between the list and the inspect: nothing running to judge
-    return out
+    def ours(lab: dict[str, str]) -> bool:
+        # the audit's probes, and the one-shot audit container itself (it needs the socket)
+        return bool(own_run and lab.get(labels.RUN) == own_run) or lab.get(SELF_LABEL) == "1"
+
+    return inspect.running_containers(client, ours)
 
 
 def content_trust(env: dict[str, str]) -> tuple[bool, str]:

@@ -142,7 +142,8 @@ def _features(client: Any, target: Target) -> dict[str, tuple[bool, str]]:
 
 
 def _sweep(client: Any, run_id: str) -> None:
-    from hardlab.engine.runner import sweep_run
+
+    from hardlab.engine.client import sweep_run
 
     try:
         sweep_run(client, run_id)

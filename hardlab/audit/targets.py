@@ -92,25 +92,10 @@ def context_endpoint(data: Any, name: str) -> dict[str, Any]:
 
 def client_for(target: Target, timeout: int = 60) -> Any:
     """A docker-py client for `target` that has answered a ping; raises TargetError otherwise."""
-    import docker
-    import docker.errors
-    import docker.tls
-    import requests.exceptions
+    from hardlab.engine.client import EngineError, connect_to
 
+    tls_dir = (target.cert_path or Path.home() / ".docker") if target.url.startswith("tcp://") and target.tls else None
     try:
-        if target.url.startswith("ssh://"):
-            client = docker.DockerClient(base_url=target.url, timeout=timeout, use_ssh_client=True)
-        elif target.url.startswith("tcp://") and target.tls:
-            certs = Path(target.cert_path or Path.home() / ".docker")
-            tls = docker.tls.TLSConfig(
-                client_cert=(str(certs / "cert.pem"), str(certs / "key.pem")),
-                ca_cert=str(certs / "ca.pem") if target.verify else None,
-                verify=target.verify,
-            )
-            client = docker.DockerClient(base_url=target.url.replace("tcp://", "https://"), tls=tls, timeout=timeout)
-        else:
-            client = docker.DockerClient(base_url=target.url, timeout=timeout)
-        client.ping()
-    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
-        raise TargetError(f"no Docker Engine answers at {target.url}: {exc}") from exc
-    return client
+        return connect_to(target.url, timeout=timeout, tls_dir=tls_dir, verify=target.verify)
+    except EngineError as exc:
+        raise TargetError(f"no Docker Engine answers at {target.url}: {exc.__cause__ or exc}") from exc

@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from hardlab.engine.client import EngineError, connect
 from hardlab.engine.probe import render
-from hardlab.engine.runner import EngineError, connect
 from hardlab.hoststeps import host_facts
 from hardlab.spec import schema
 

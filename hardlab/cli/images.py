@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from hardlab.engine import images
-from hardlab.engine.runner import connect
+from hardlab.engine.client import connect
 from hardlab.errors import HarnessError
 from hardlab.outcomes import Exit
 

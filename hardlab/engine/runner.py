@@ -9,8 +9,8 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from hardlab.core.expect import evaluate, judge_start_error, output_lost
 from hardlab.core.inputs import InputError, container_for, steps_for
 from hardlab.core.results import CaseResult, Observed, RunResult
 from hardlab.engine import images, labels
-from hardlab.errors import HarnessError
+from hardlab.engine.client import EngineError, quiet, remove
 from hardlab.spec.schema import DEFAULT_LIMITS, Case, Step, seccomp_text_problems, substitute
 
 KEEPALIVE = ["sleep", "infinity"]
@@ -32,63 +32,6 @@ _pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix=
 # drain() at session end waits for it; the run's sweep catches anything a crash left.
 _reaper = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="hardlab-reaper")
 _pending: set[concurrent.futures.Future[int]] = set()
-
-
-class EngineError(HarnessError):
-    """The harness could not do its job (engine down, image missing, API error): not a security finding."""
-
-
-def connect(timeout: int = 120) -> docker.DockerClient:
-    """A client for DOCKER_HOST (or the local socket) that has answered a ping."""
-    try:
-        client = docker.from_env(timeout=timeout)
-        client.ping()
-    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        raise EngineError(
-            f"no Docker Engine answers at {where}: {exc}. Start one (make run does: scripts/ensure-engine)"
-        ) from exc
-    return client
-
-
-def sweep_dead(client: docker.DockerClient) -> int:
-    """Remove hardlab containers and networks whose owning process is gone (crash, kill -9)."""
-    removed = 0
-    # sparse: no per-container inspect, which races with other runs removing their own containers.
-    for container in client.containers.list(all=True, sparse=True, filters={"label": labels.KEY}):
-        if not labels.owner_alive((container.attrs.get("Labels") or {}).get(labels.OWNER, "")):
-            removed += _remove(container)
-    for network in client.networks.list(filters={"label": labels.KEY}):
-        if not labels.owner_alive(network.attrs.get("Labels", {}).get(labels.OWNER, "")):
-            _quiet(network.remove)
-    return removed
-
-
-def sweep_run(client: docker.DockerClient, run_id: str) -> int:
-    """Remove every container and network of `run_id`."""
-    removed = 0
-    for container in client.containers.list(all=True, sparse=True, filters={"label": f"{labels.RUN}={run_id}"}):
-        removed += _remove(container)
-    for network in client.networks.list(filters={"label": f"{labels.RUN}={run_id}"}):
-        _quiet(network.remove)
-    return removed
-
-
-def _remove(container: Any) -> int:
-    try:
-        container.remove(force=True, v=True)
-        return 1
-    except docker.errors.NotFound:
-        return 0
-    except docker.errors.APIError as exc:
-        if "already in progress" in str(exc):
-            return 0
-        raise
-
-
-def _quiet(action: Callable[[], Any]) -> None:
-    with suppress(docker.errors.APIError):
-        action()
 
 
 def docker_options(options: Mapping[str, Any], base: Path) -> dict[str, Any]:
@@ -118,6 +61,25 @@ def docker_options(options: Mapping[str, Any], base: Path) -> dict[str, Any]:
 
 
 def run_case(
+    client: docker.DockerClient,
+    case: Case,
+    base: Path,
+    run_id: str,
+    owner: str,
+    values: Mapping[str, Any] | None = None,
+    name_prefix: str = "hardlab",
+) -> CaseResult:
+    """The control (if any) first, then the case itself; each in its own labelled container.
+
+    `values` are the scenario's bound inputs (hardlab.core.inputs.bind). Raises InputError for an unusable
+    input and EngineError when the engine cannot do its part (an API error or timeout mid-case included)."""
+    try:
+        return _run_case(client, case, base, run_id, owner, values, name_prefix)
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise EngineError(f"the engine failed mid-case: {type(exc).__name__}: {str(exc)[:300]}") from exc
+
+
+def _run_case(
     client: docker.DockerClient,
     case: Case,
     base: Path,
@@ -207,7 +169,7 @@ def _container(
     try:
         yield container
     finally:
-        future = _reaper.submit(_remove, container)
+        future = _reaper.submit(remove, container)
         _pending.add(future)
         future.add_done_callback(_pending.discard)
 
@@ -230,7 +192,7 @@ def _observe(client: docker.DockerClient, container: Any, step: Step) -> Observe
     try:
         code, out, err = future.result(timeout=step.timeout)
     except concurrent.futures.TimeoutError:
-        _quiet(lambda: container.kill())
+        quiet(lambda: container.kill())
         return Observed(None, "", "", time.monotonic() - started, timed_out=True)
     return Observed(code, out, err, time.monotonic() - started)
 
@@ -253,10 +215,27 @@ def _wait(container: Any, step: Step, started: float) -> Observed:
     try:
         status = container.wait(timeout=step.timeout)
     except requests.exceptions.RequestException:
-        _quiet(lambda: container.kill())
+        quiet(lambda: container.kill())
         return Observed(None, "", "", time.monotonic() - started, timed_out=True)
     container.reload()
     state = container.attrs.get("State", {})
     out = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
     err = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
     return Observed(status.get("StatusCode"), out, err, time.monotonic() - started, oom_killed=state.get("OOMKilled"))
+
+
+def run_once(
+    client: docker.DockerClient, image: str, argv: list[str], run_labels: dict[str, str], timeout: float = 60,
+    **options: Any,
+) -> tuple[int | None, str, str]:
+    """Run `argv` as a labelled container's main process to its end: (exit code, stdout, stderr).
+    The container is removed; raises EngineError when the engine cannot run it."""
+    try:
+        with _container(client, image, argv, options, run_labels, "hardlab-once") as container:
+            container.start()
+            status = container.wait(timeout=timeout)
+            out = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+            err = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+            return status.get("StatusCode"), out, err
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise EngineError(f"{type(exc).__name__}: {_api_message(exc)}") from exc

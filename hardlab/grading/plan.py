@@ -171,7 +171,7 @@ def _stage(
         build = {
             "context": str(context.resolve()),
             "base": lab_images[instructions[0][2]],
-            "instructions": [list(i) for i in instructions[1:]],
+            "instructions": [_normalised(*i) for i in instructions[1:]],
             "input": assignment.build.input,
             "key": _tree_hash(context),
             "shown": shown,
@@ -186,3 +186,11 @@ def _tree_hash(folder: Path) -> str:
             digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def _normalised(line: int, word: str, rest: str) -> list[Any]:
+    """An instruction for the engine's builder: COPY in its JSON form, its sources already confined."""
+    if word == "COPY":
+        sources, dest = sub.copy_args(rest, f"line {line}")
+        rest = json.dumps([*sources, dest])
+    return [line, word, rest]

@@ -169,7 +169,8 @@ def _control_key(item: GradeItem, values: dict[str, Any]) -> Path | None:
 
 def _built_image(request: pytest.FixtureRequest, item: GradeItem) -> str:
     from hardlab.engine import images
-    from hardlab.grading.build import BuildError, build
+    from hardlab.engine.build import BuildError, build
+    from hardlab.engine.build import Limits as BuildLimits
 
     state = run_state(request.config)
     try:
@@ -183,7 +184,8 @@ def _built_image(request: pytest.FixtureRequest, item: GradeItem) -> str:
         if images.tag_for(lab) == spec.get("base"):
             images.ensure(client, images.PREFIX + lab)
     try:
-        return build(client, spec, item.limits, state.run_id, state.owner)
+        limits = BuildLimits(item.limits.container(), item.limits.step_timeout, item.limits.build_timeout)
+        return build(client, spec, limits, state.run_id, state.owner)
     except BuildError as exc:
         _fail(item, BUILD_FAILED, f"YOUR IMAGE DID NOT BUILD: {exc}")
     raise AssertionError("unreachable")
@@ -228,8 +230,8 @@ def report_harness() -> str:
 
 
 def _remove_images(config: pytest.Config) -> None:
-    from hardlab.engine.runner import EngineError, connect
-    from hardlab.grading.build import remove_run_images
+    from hardlab.engine.build import remove_run_images
+    from hardlab.engine.client import EngineError, connect
 
     try:
         remove_run_images(connect(timeout=60), run_state(config).run_id)

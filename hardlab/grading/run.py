@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hardlab.engine import images
-from hardlab.engine.runner import connect
+from hardlab.engine.client import connect
 from hardlab.errors import BadInput, HarnessError
 from hardlab.grading import course as grading_course
 from hardlab.grading import plan as grading_plan

@@ -9,8 +9,9 @@ import pytest
 
 from hardlab.core.inputs import InputError, bind
 from hardlab.core.records import evidence
+from hardlab.engine.client import connect, sweep_dead
 from hardlab.engine.probe import HostFacts
-from hardlab.engine.runner import connect, run_case, sweep_dead
+from hardlab.engine.runner import run_case
 from hardlab.errors import HarnessError
 from hardlab.hoststeps import host_facts, run_host_case
 from hardlab.outcomes import HARNESS_ERROR, HOST_FEATURE_MISSING

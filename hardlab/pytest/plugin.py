@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from hardlab.engine import labels
+from hardlab.engine.client import connect, sweep_run
 from hardlab.engine.probe import HostFacts, environment_properties
-from hardlab.engine.runner import connect, drain, sweep_run
+from hardlab.engine.runner import drain
 from hardlab.errors import HarnessError
 from hardlab.pytest import fixtures, trustlab
 from hardlab.pytest.items import CaseItem, ScenarioFile

@@ -46,7 +46,7 @@ def run_hardlab(tmp_path: Path):
 
 @pytest.fixture(scope="session")
 def docker_client():
-    from hardlab.engine.runner import EngineError, connect
+    from hardlab.engine.client import EngineError, connect
 
     try:
         return connect()

@@ -1,9 +1,10 @@
-"""Build a student's Dockerfile without `docker build`: every RUN runs in its own container under the course's
-limits (memory, pids, CPU time, wall time, no network), then is committed. The engine's builder cannot cap
-pids or wall time, and a submission's RUN is untrusted code.
+"""Build a Dockerfile without `docker build`: every RUN runs in its own container under limits (memory, pids,
+CPU time, wall time, no network), then is committed. The engine's builder cannot cap pids or wall time, and
+a submission's RUN is untrusted code (grading builds students' Dockerfiles with it).
 
-Only the instructions `grading_submit.parse_dockerfile` accepts reach here. Every container and image made
-carries the run's labels, and is removed (containers at once, images when the run ends).
+Only checked instructions reach here (`hardlab.grading.submit.parse_dockerfile`), COPY in its JSON form with
+every source confined to the build folder. Every container and image made carries the run's labels, and is
+removed (containers at once, images when the run ends).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import tarfile
 import tempfile
 import time
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -25,15 +27,22 @@ import requests.exceptions
 
 from hardlab.engine import labels
 from hardlab.errors import HardlabError
-from hardlab.grading.course import Limits
-from hardlab.grading.submit import copy_args
 from hardlab.system.locks import file_lock
 
 REPO = "hardlab-grade"  # not hardlab/...: `hardlab images prune` owns that namespace
 
 
 class BuildError(HardlabError):
-    """The submitted Dockerfile did not build; the message is what the student reads."""
+    """The Dockerfile did not build; the message is what its author reads."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What binds every build container: docker-py run options, and the time one RUN and the build may take."""
+
+    container: dict[str, Any]
+    step_timeout: float
+    build_timeout: float
 
 
 def tag_for(key: str, run_id: str) -> str:
@@ -96,7 +105,7 @@ class _Builder:
         self._commit(self._create(), [*defaults, *self.config], repo, version)
 
     def _limits(self) -> dict[str, Any]:
-        lim = self.limits.container()
+        lim = dict(self.limits.container)
         lim["ulimits"] = [docker.types.Ulimit(**u) for u in lim["ulimits"]]
         return lim
 
@@ -149,7 +158,7 @@ class _Builder:
             _remove(container)
 
     def _copy(self, rest: str, where: str) -> None:
-        sources, dest = copy_args(rest, where)
+        *sources, dest = json.loads(rest)  # checked and normalised to the JSON form before the build
         context = Path(self.spec["context"])
         target = PurePosixPath(self.workdir) / dest
         data = io.BytesIO()

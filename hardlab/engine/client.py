@@ -1,0 +1,102 @@
+"""A connection to a Docker Engine, and the sweeps that remove what hardlab left on it.
+
+Every container and network hardlab makes carries its labels (`hardlab.engine.labels`): a sweep at start
+removes leftovers of runs whose owner died, a sweep at the end removes the run's own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import docker.tls
+import requests.exceptions
+
+from hardlab.engine import labels
+from hardlab.errors import HarnessError
+
+
+class EngineError(HarnessError):
+    """The harness could not do its job (engine down, image missing, API error): not a security finding."""
+
+
+def connect(timeout: int = 120) -> docker.DockerClient:
+    """A client for DOCKER_HOST (or the local socket) that has answered a ping."""
+    try:
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        raise EngineError(
+            f"no Docker Engine answers at {where}: {exc}. Start one (make run does: scripts/ensure-engine)"
+        ) from exc
+    return client
+
+
+def sweep_dead(client: docker.DockerClient) -> int:
+    """Remove hardlab containers and networks whose owning process is gone (crash, kill -9)."""
+    removed = 0
+    # sparse: no per-container inspect, which races with other runs removing their own containers.
+    for container in client.containers.list(all=True, sparse=True, filters={"label": labels.KEY}):
+        if not labels.owner_alive((container.attrs.get("Labels") or {}).get(labels.OWNER, "")):
+            removed += remove(container)
+    for network in client.networks.list(filters={"label": labels.KEY}):
+        if not labels.owner_alive(network.attrs.get("Labels", {}).get(labels.OWNER, "")):
+            quiet(network.remove)
+    return removed
+
+
+def sweep_run(client: docker.DockerClient, run_id: str) -> int:
+    """Remove every container and network of `run_id`."""
+    removed = 0
+    for container in client.containers.list(all=True, sparse=True, filters={"label": f"{labels.RUN}={run_id}"}):
+        removed += remove(container)
+    for network in client.networks.list(filters={"label": f"{labels.RUN}={run_id}"}):
+        quiet(network.remove)
+    return removed
+
+
+def remove(container: Any) -> int:
+    try:
+        container.remove(force=True, v=True)
+        return 1
+    except docker.errors.NotFound:
+        return 0
+    except docker.errors.APIError as exc:
+        if "already in progress" in str(exc):
+            return 0
+        raise
+
+
+def quiet(action: Callable[[], Any]) -> None:
+    with suppress(docker.errors.APIError):
+        action()
+
+
+def connect_to(
+    url: str, *, timeout: int = 60, tls_dir: str | Path | None = None, verify: bool = True
+) -> docker.DockerClient:
+    """A client for one engine URL (unix://, tcp://, ssh://) that has answered a ping. `tls_dir` holds
+    cert.pem, key.pem and ca.pem for tcp+TLS (verified against ca.pem unless `verify` is false)."""
+    try:
+        if url.startswith("ssh://"):
+            client = docker.DockerClient(base_url=url, timeout=timeout, use_ssh_client=True)
+        elif url.startswith("tcp://") and tls_dir is not None:
+            certs = Path(tls_dir)
+            tls = docker.tls.TLSConfig(
+                client_cert=(str(certs / "cert.pem"), str(certs / "key.pem")),
+                ca_cert=str(certs / "ca.pem") if verify else None,
+                verify=verify,
+            )
+            client = docker.DockerClient(base_url=url.replace("tcp://", "https://"), tls=tls, timeout=timeout)
+        else:
+            client = docker.DockerClient(base_url=url, timeout=timeout)
+        client.ping()
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+        raise EngineError(f"{url} does not answer: {type(exc).__name__}: {exc}") from exc
+    return client
