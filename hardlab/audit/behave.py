@@ -116,7 +116,7 @@ def userns_bind_mount(
             name = f"{run}.txt"
             try:
                 code, out, err = run_once(
-                    client, image, ["sh", "-c", f"cat /proc/self/uid_map; touch /mnt/{name}"], run_labels, user="0",
+                    client, image, ["sh", "-c", f"cat /proc/self/uid_map; touch /mnt/{name}"], run_labels, 60, user="0",
                     volumes={str(folder): {"bind": "/mnt", "mode": "rw"}}, **extra,
                 )  # fmt: skip
             except HarnessError as exc:

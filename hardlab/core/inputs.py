@@ -100,7 +100,7 @@ def steps_for(steps: tuple[schema.Step, ...], values: Mapping[str, Any]) -> tupl
 
     out = []
     for step in steps:
-        texts = {f.name: tuple(fill(list(getattr(step.expect, f.name)))) for f in fields(step.expect)
-                 if f.name.endswith(("_contains", "_matches"))}  # fmt: skip
+        texts: dict[str, Any] = {f.name: tuple(fill(list(getattr(step.expect, f.name)))) for f in fields(step.expect)
+                                 if f.name.endswith(("_contains", "_matches"))}  # fmt: skip
         out.append(replace(step, argv=tuple(fill(list(step.argv))), expect=replace(step.expect, **texts)))
     return tuple(out)

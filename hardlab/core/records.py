@@ -10,27 +10,26 @@ from hardlab.spec.schema import Case, Scenario
 
 def evidence(result: CaseResult) -> list[dict[str, Any]]:
     """Every step of both runs as plain data, for the JSON summary and allure."""
-    out = []
+    out: list[dict[str, Any]] = []
     for label, run in (("control", result.control), ("case", result.main)):
         if run is None:
             continue
         if not run.started:
             out.append({"run": label, "step": "start", "start_error": run.start_error})
         for sr in run.steps:
-            out.append(
-                {
-                    "run": label,
-                    "step": sr.step.name,
-                    "control": sr.step.control,
-                    "command": sr.step.display,
-                    "exit_code": sr.observed.exit_code,
-                    "stdout": sr.observed.stdout[-2000:],
-                    "stderr": sr.observed.stderr[-2000:],
-                    "duration": round(sr.observed.duration, 3),
-                    "checks": [c.__dict__ for c in sr.checks],
-                    "ok": sr.ok,
-                }
-            )
+            row: dict[str, Any] = {
+                "run": label,
+                "step": sr.step.name,
+                "control": sr.step.control,
+                "command": sr.step.display,
+                "exit_code": sr.observed.exit_code,
+                "stdout": sr.observed.stdout[-2000:],
+                "stderr": sr.observed.stderr[-2000:],
+                "duration": round(sr.observed.duration, 3),
+                "checks": [c.__dict__ for c in sr.checks],
+                "ok": sr.ok,
+            }
+            out.append(row)
     return out
 
 

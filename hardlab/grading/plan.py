@@ -155,7 +155,7 @@ def _stage(
         staged = dest / f"{name}{Path(rel).suffix}"
         staged.write_text(text, encoding="utf-8")
         values[name] = str(staged.resolve())
-    build = None
+    build: dict[str, Any] | None = None
     if assignment.build is not None:
         rel = assignment.build.dockerfile
         shown = f"{student}/{rel}"

@@ -198,7 +198,7 @@ class GradeRecorder:
         self.records: dict[str, dict[str, Any]] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        props = dict(report.user_properties)
+        props = {str(k): str(v) for k, v in report.user_properties}
         if "hardlab_grade" not in props:
             return
         rec = self.records.setdefault(report.nodeid, {**json.loads(props["hardlab_grade"]), "outcome": "error"})

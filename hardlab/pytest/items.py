@@ -150,7 +150,7 @@ def _raw_tags(path: Path) -> list[str]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return []
-    cases = data.get("case") if isinstance(data.get("case"), list) else []
+    cases: list[Any] = data["case"] if isinstance(data.get("case"), list) else []
     tables = [t for t in (data.get("scenario"), *cases) if isinstance(t, dict)]
     found = [t for table in tables if isinstance(table.get("tags"), list) for t in table["tags"]]
     return list(dict.fromkeys(t for t in found if isinstance(t, str) and re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", t)))

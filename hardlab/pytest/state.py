@@ -45,7 +45,7 @@ def run_state(cfg: pytest.Config) -> RunState:
     return cfg.stash[KEY]
 
 
-def harness_failure(exc: HarnessError, where: str = "") -> pytest.fail.Exception:
+def harness_failure(exc: HarnessError, where: str = "") -> BaseException:
     """A setup ERROR that reads as a sentence, never a traceback and never a failed security check.
     The cause stays attached, so a mode (grading) can still tell engine trouble from anything else."""
     text = f"HARNESS ERROR (not a security finding): {exc}" + (f"\ncase: {where}" if where else "")
