@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 # subcommand -> (module, one-line help). Each module exposes `main(argv: list[str]) -> int`.
@@ -35,7 +36,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hardlab: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
-    return int(module.main(rest))
+    try:
+        return int(module.main(rest))
+    except BrokenPipeError:  # `hardlab list | head`: the reader left; nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
 
 
 if __name__ == "__main__":
