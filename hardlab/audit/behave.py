@@ -154,7 +154,7 @@ def content_trust_pull(
     """CIS 4.5 by behaviour: a content-trust lab on loopback (registry + notary, a signed and an unsigned tag),
     then `docker pull` of each through the target engine with DOCKER_CONTENT_TRUST exactly as this host sets
     it (`env`, default the process environment, then /etc/environment). The lab is stopped in every case."""
-    from hardlab.audit.checks import CliRun, client_trust, trust_pull_verdict
+    from hardlab.audit.checks.trust import CliRun, client_trust, trust_pull_verdict
     from hardlab.trust import lab as trust
 
     why_not = trust.unavailable_reason()

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from hardlab.audit import daemonconf
-from hardlab.audit.checks import AUDIT_PATHS, EngineFacts, FileFacts
+from hardlab.audit.checks.files import AUDIT_PATHS
+from hardlab.audit.facts import EngineFacts, FileFacts
 from hardlab.audit.targets import Target
 from hardlab.engine import inspect, labels
 from hardlab.engine.inspect import network_options
@@ -43,7 +44,7 @@ def running_containers(client: Any, own_run: str) -> list[dict[str, Any]]:
 
 def content_trust(env: dict[str, str]) -> tuple[bool, str]:
     """Whether this host's clients get content trust, read as the docker CLI reads it (audit_checks.client_trust)."""
-    from hardlab.audit.checks import client_trust
+    from hardlab.audit.checks.trust import client_trust
 
     try:
         etc = Path("/etc/environment").read_text()
