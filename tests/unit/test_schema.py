@@ -427,3 +427,121 @@ def test_every_problem_of_one_step_is_reported(load_scenario) -> None:
     assert any(p.startswith("case[0].step[1]: a step needs exactly one of") for p in problems)
     assert any(p.startswith("case[0].step[1].exit_code: expected an integer") for p in problems)
     assert "case[0].step[1].timeout: must be between 0 and 600 seconds, got 0" in problems
+
+
+# -- Host steps (runner = "host") -------------------------------------------------------------------------
+
+HOST_CASE = """
+[[case]]
+id = "h"
+runner = "host"
+uses = ["trust-lab"]
+no_control_reason = "unit test"
+{steps}
+"""
+
+
+def _host(load_scenario, *steps: str) -> list[str]:
+    return _problems(load_scenario, HOST_CASE.format(steps="\n".join(f"[[case.step]]\n{s}" for s in steps)))
+
+
+def test_host_steps_show_what_the_file_wrote(load_scenario) -> None:
+    body = HOST_CASE.format(
+        steps="""
+[[case.step]]
+cli = ["docker", "pull", "${signed_ref}"]
+client = "fresh"
+exit_code = 0
+[[case.step]]
+push = { signed = false, ref = "${registry}/x:v1" }
+control = true
+exit_code = 0
+[[case.step]]
+notary = "stop"
+timeout = 90
+exit_code = 0
+[[case.step]]
+name = "gate"
+scan = { target = "lab:tools", feed = "feed", threshold = 3 }
+exit_code = 1
+"""
+    )
+    cli, push, notary, scan = load_scenario(body).cases[0].steps
+    assert [s.kind for s in (cli, push, notary, scan)] == ["cli", "push", "notary", "scan"]
+    assert [s.name for s in (cli, push, notary, scan)] == ["cli", "push", "notary", "gate"]
+    assert cli.display == "docker pull ${signed_ref}"
+    # The table as written, in the file's key order.
+    assert push.display == "push {'signed': False, 'ref': '${registry}/x:v1'}"
+    assert notary.display == "notary stop"
+    assert scan.display == "scan {'target': 'lab:tools', 'feed': 'feed', 'threshold': 3}"
+    assert push.control and not cli.control
+    assert cli.argv == () and cli.user is None and cli.skip_when is None
+    assert (cli.timeout, notary.timeout) == (60.0, 90.0)  # a host step waits at least a minute
+
+
+@pytest.mark.parametrize(
+    ("step", "problem"),
+    [
+        ("exit_code = 0", "case[0].step[0]: a host step needs exactly one of cli, push, notary, scan; got none"),
+        (
+            'cli = ["docker"]\nnotary = "stop"\nexit_code = 0',
+            "case[0].step[0]: a host step needs exactly one of cli, push, notary, scan; got ['cli', 'notary']",
+        ),
+        (
+            'cli = ["podman", "pull"]\nexit_code = 0',
+            "case[0].step[0].cli: expected a docker CLI argv starting with 'docker', got ['podman', 'pull']",
+        ),
+        (
+            'cli = "docker pull x"\nexit_code = 0',
+            "case[0].step[0].cli: expected a docker CLI argv starting with 'docker', got 'docker pull x'",
+        ),
+        (
+            "push = { ref = 1 }\nexit_code = 0",
+            "case[0].step[0].push: expected { ref = '...', variant = '...', signed = true|false }",
+        ),
+        (
+            'push = { ref = "r", sign = true }\nexit_code = 0',
+            "case[0].step[0].push: expected { ref = '...', variant = '...', signed = true|false }",
+        ),
+        ('notary = "start"\nexit_code = 0', "case[0].step[0].notary: the only notary action is 'stop'"),
+        (
+            'scan = { target = "lab:tools" }\nexit_code = 0',
+            "case[0].step[0].scan: expected { target = IMAGE, feed = PATH, severity = 'High', threshold = 15 }",
+        ),
+        (
+            'cli = ["docker", "ps"]\ncontent_trust = "yes"\nexit_code = 0',
+            "case[0].step[0].content_trust: expected true/false, got 'yes'",
+        ),
+        (
+            'cli = ["docker", "ps"]\nclient = 2\nexit_code = 0',
+            "case[0].step[0].client: expected a client name ('default', 'fresh' or any name), got 2",
+        ),
+        (
+            'cli = ["docker", "ps"]\nuser = "root"\nexit_code = 0',
+            "case[0].step[0].user: unknown key (allowed: cap_amb, cap_bnd, cap_eff, cap_inh, cap_prm, cli, client, "
+            "content_trust, control, errno, errno_not, exit_code, name, notary, oom_killed, output_contains, "
+            "proc_status, push, scan, stderr_contains, stderr_matches, stderr_not_contains, stdout_contains, "
+            "stdout_matches, stdout_not_contains, timeout)",
+        ),
+        (
+            'cli = ["docker", "ps"]',
+            "case[0].step[0]: the step asserts nothing: add one of exit_code, "
+            "stdout_contains, stdout_not_contains, stdout_matches, stderr_contains, stderr_not_contains, stderr_matches, "
+            "output_contains, proc_status, cap_eff, cap_prm, cap_bnd, cap_inh, cap_amb, errno, errno_not, oom_killed",
+        ),
+        (
+            'cli = ["docker", "ps"]\noom_killed = true',
+            "case[0].step[0].oom_killed: oom_killed applies to a wait step (the container's main process)",
+        ),
+    ],
+)
+def test_a_malformed_host_step_is_one_problem(load_scenario, step: str, problem: str) -> None:
+    (got,) = _host(load_scenario, step)
+    assert got == problem
+
+
+def test_a_host_case_starts_no_container(load_scenario) -> None:
+    body = HOST_CASE.format(steps='image = "lab:tools"\n[[case.step]]\nnotary = "stop"\nexit_code = 0')
+    assert _problems(load_scenario, body) == [
+        "case[0].image: a runner = 'host' case starts no container; its controls are control = true steps"
+    ]
