@@ -14,14 +14,14 @@ from typing import Any
 
 from hardlab.core import expect
 from hardlab.scan import run as scan
-from hardlab.spec import schema
+from hardlab.spec import HOST_COMMAND_KEYS, Case
 from hardlab.trust.lab import TrustLab, _fill
 
 
 def kind_of(step: Mapping[str, Any]) -> str:
-    kinds = [k for k in schema.HOST_COMMAND_KEYS if k in step]
+    kinds = [k for k in HOST_COMMAND_KEYS if k in step]
     if len(kinds) != 1:
-        raise ValueError(f"a host step needs exactly one of {', '.join(schema.HOST_COMMAND_KEYS)}; got {kinds}")
+        raise ValueError(f"a host step needs exactly one of {', '.join(HOST_COMMAND_KEYS)}; got {kinds}")
     return kinds[0]
 
 
@@ -86,9 +86,7 @@ def run_scan_step(
     return expect.Observed(code, out, err, time.monotonic() - started)
 
 
-def run_host_case(
-    case: schema.Case, base_dir: Path, client: Any, lab: TrustLab | None, values: Mapping[str, str]
-) -> Any:
+def run_host_case(case: Case, base_dir: Path, client: Any, lab: TrustLab | None, values: Mapping[str, str]) -> Any:
     """Every step of a host case in order, as a CaseResult the report and judge read like any other."""
     from hardlab.core.inputs import steps_for
     from hardlab.engine.runner import CaseResult, RunResult

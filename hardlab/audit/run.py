@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     from hardlab.audit import behave as audit_behave
     from hardlab.audit import report as audit_report
     from hardlab.audit import targets as audit_targets
-    from hardlab.spec import schema
+    from hardlab.spec import ScenarioError
     harness: list[str] = []
     try:
         profiles = load_profiles(args.profile)
@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_HARNESS
     try:
         pack = [] if args.config_only else audit_behave.load_pack(Path(args.pack) if args.pack else audit_behave.PACK)
-    except schema.ScenarioError as exc:
+    except ScenarioError as exc:
         print(f"hardlab audit: bad scenario in the host-audit pack:\n{exc}", file=sys.stderr)
         return EXIT_HARNESS
     specs = args.host or [os.environ.get("DOCKER_HOST") or DEFAULT_URL]

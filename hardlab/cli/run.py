@@ -31,14 +31,14 @@ def main_run(argv: list[str]) -> int:
 
 def main_list(argv: list[str]) -> int:
     """Scenarios, their cases and tags; invalid files are listed with their problems."""
-    from hardlab.spec import schema
+    from hardlab import spec
     roots = [Path(a) for a in argv] or [Path("scenarios")]
     files = sorted(f for r in roots for f in (r.rglob("*.toml") if r.is_dir() else [r]))
     bad = 0
     for file in files:
         try:
-            sc = schema.load(file)
-        except schema.ScenarioError as exc:
+            sc = spec.load(file)
+        except spec.ScenarioError as exc:
             bad += 1
             print(f"{file}: INVALID\n  " + str(exc).replace("\n", "\n  "))
             continue

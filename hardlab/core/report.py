@@ -10,7 +10,7 @@ from typing import Any
 
 from hardlab.core.expect import StepResult
 from hardlab.engine.runner import CaseResult, RunResult
-from hardlab.spec.schema import Case, Scenario
+from hardlab.spec import Case, Scenario
 
 # How a non-pass is classified in every output, so ops can tell a finding from an environment problem.
 CONTROL_FAILED = "control-failed"  # the security control did not hold: a finding

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hardlab.spec.schema import FEATURES
+from hardlab.spec import FEATURES
 
 
 @dataclass
@@ -274,13 +274,13 @@ def main(argv: list[str]) -> int:
 
 def _requirements(paths: list[str]) -> dict[str, dict[str, set[str]]]:
     """file -> case id -> the host features it requires."""
-    from hardlab.spec import schema
+    from hardlab import spec
     out: dict[str, dict[str, set[str]]] = {}
     for root in paths:
         for file in sorted(Path(root).rglob("*.toml")) if Path(root).is_dir() else [Path(root)]:
             try:
-                sc = schema.load(file)
-            except schema.ScenarioError:
+                sc = spec.load(file)
+            except spec.ScenarioError:
                 continue
             for case in sc.cases:
                 out.setdefault(str(file), {})[case.id] = set(sc.requires) | set(case.requires)

@@ -24,7 +24,7 @@ from hardlab.core.expect import Observed, StepResult, evaluate, output_lost
 from hardlab.core.inputs import InputError, container_for, steps_for
 from hardlab.engine import images, labels
 from hardlab.errors import HarnessError
-from hardlab.spec.schema import DEFAULT_LIMITS, Case, Step, seccomp_text_problems, substitute
+from hardlab.spec import DEFAULT_LIMITS, Case, Step, seccomp_text_problems, substitute
 
 KEEPALIVE = ["sleep", "infinity"]
 _pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="hardlab-exec")
@@ -254,7 +254,7 @@ def _api_message(exc: Exception) -> str:
 
 def _start_error_result(expected: tuple[str, ...], message: str) -> StepResult:
     from hardlab.core.expect import Check
-    from hardlab.spec.schema import Expectation
+    from hardlab.spec import Expectation
 
     step = Step("container fails to start", "start", (), None, 0.0, False, Expectation(), None, None)
     res = StepResult(step, Observed(None, "", message))

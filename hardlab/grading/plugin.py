@@ -16,7 +16,8 @@ from hardlab.core import report
 from hardlab.grading.course import Limits
 from hardlab.grading.plan import PLAN_NAME, RECORDS_NAME, Entry, Plan
 from hardlab.pytest.items import CaseFailure, CaseItem, judge
-from hardlab.spec import schema
+from hardlab.spec import Case, Scenario, Step, placeholders, substitute
+from hardlab.spec import load as load_scenario
 
 REFUSED = "submission-refused"
 BUILD_FAILED = "image-did-not-build"
@@ -29,12 +30,12 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> PlanFile |
     return None
 
 
-def limited_case(case: schema.Case, limits: Limits) -> schema.Case:
+def limited_case(case: Case, limits: Limits) -> Case:
     """The case under the course's hard limits: the scenario may set its own (it is the instructor's), a
     submission's options are checked against them before they get here; steps get at most step_timeout."""
     container = {**limits.container(), **case.container}
 
-    def steps(items: tuple[schema.Step, ...]) -> tuple[schema.Step, ...]:
+    def steps(items: tuple[Step, ...]) -> tuple[Step, ...]:
         return tuple(dataclasses.replace(s, timeout=min(s.timeout, limits.step_timeout)) for s in items)
 
     control = case.control
@@ -49,11 +50,11 @@ class PlanFile(pytest.File):
     def collect(self) -> Any:
         plan = Plan.from_json(self.path.read_text(encoding="utf-8"))
         limits = Limits(**plan.limits)
-        scenarios: dict[str, schema.Scenario] = {}
+        scenarios: dict[str, Scenario] = {}
         order: dict[str, int] = {}
         for n, entry in enumerate(plan.entries):
             if entry.scenario not in scenarios:
-                scenarios[entry.scenario] = schema.load(entry.scenario)
+                scenarios[entry.scenario] = load_scenario(entry.scenario)
             scenario = scenarios[entry.scenario]
             case = next(c for c in scenario.cases if c.id == entry.case)
             item = GradeItem.from_parent(self, name=entry.nodeid, callobj=grade_judge)
@@ -99,9 +100,9 @@ def grade_judge(request: pytest.FixtureRequest) -> None:
     values = dict(item.hardlab_inputs)
     if entry.build:
         values[entry.build["input"]] = _built_image(request, item)
-    if schema.placeholders(item.case.image):
+    if placeholders(item.case.image):
         defaults = {n: i.default for n, i in item.scenario.inputs.items() if i.kind == "text"}
-        item.case = dataclasses.replace(item.case, image=schema.substitute(item.case.image, {**defaults, **values}))
+        item.case = dataclasses.replace(item.case, image=substitute(item.case.image, {**defaults, **values}))
     item.hardlab_inputs = values
     reuse = _control_key(item, values)
     if reuse and reuse.is_file():
@@ -144,7 +145,7 @@ def _control_key(item: GradeItem, values: dict[str, Any]) -> Path | None:
 
     from hardlab.core.inputs import InputError, bind, container_for
     from hardlab.pytest.plugin import STATE
-    from hardlab.spec.schema import DEFAULT_LIMITS
+    from hardlab.spec import DEFAULT_LIMITS
 
     case = item.case
     if case.control is None:
@@ -154,7 +155,7 @@ def _control_key(item: GradeItem, values: dict[str, Any]) -> Path | None:
         options = {**DEFAULT_LIMITS, **container_for(case, bound)}
     except InputError:
         return None
-    control = {**options, **schema.substitute(dict(case.control.container), bound)}
+    control = {**options, **substitute(dict(case.control.container), bound)}
     steps = [(s.argv, s.user, s.timeout, repr(s.expect)) for s in case.control.steps]
     text = json.dumps([case.image, control, steps, str(item.scenario.path)], sort_keys=True, default=str)
     run_id = item.config.stash[STATE]["run_id"]

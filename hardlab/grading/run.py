@@ -28,7 +28,7 @@ from hardlab.grading import plan as grading_plan
 from hardlab.grading import points as grading_points
 from hardlab.grading.plan import RECORDS_NAME
 from hardlab.grading.submit import SubmissionError
-from hardlab.spec.schema import ScenarioError
+from hardlab.spec import ScenarioError
 
 DEFAULT_COURSE = Path("labs/course/course.toml")
 DEFAULT_OUT = Path("reports/grades")

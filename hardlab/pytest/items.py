@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from hardlab import spec
 from hardlab.core import report
 from hardlab.core.inputs import InputError
 from hardlab.engine.runner import CaseResult
-from hardlab.spec import schema
 
 
 class CaseFailure(Exception):
@@ -52,8 +52,8 @@ class ScenarioFile(pytest.File):
 
     def collect(self) -> Any:
         try:
-            scenario = schema.load(self.path, root=self.config.rootpath)
-        except schema.ScenarioError as exc:
+            scenario = spec.load(self.path, root=self.config.rootpath)
+        except spec.ScenarioError as exc:
             raise ScenarioCollectError(str(exc)) from None
         for case in scenario.cases:
             item = CaseItem.from_parent(self, name=case.id, callobj=judge)
@@ -74,8 +74,8 @@ class ScenarioFile(pytest.File):
 class CaseItem(pytest.Function):
     """One case of a scenario: setup runs it on the engine, call judges it."""
 
-    scenario: schema.Scenario
-    case: schema.Case
+    scenario: spec.Scenario
+    case: spec.Case
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
         if isinstance(excinfo.value, CaseFailure):
