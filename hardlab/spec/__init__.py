@@ -25,11 +25,24 @@ from hardlab.spec.container import (
     container_problems,
     implied_requirements,
 )
-from hardlab.spec.model import Case, ControlRun, Expectation, Input, Scenario, SkipWhen, Step
+from hardlab.spec.model import (
+    Case,
+    CliStep,
+    ControlRun,
+    Expectation,
+    HostAction,
+    Input,
+    NotaryStep,
+    PushStep,
+    ScanStep,
+    Scenario,
+    SkipWhen,
+    Step,
+)
 from hardlab.spec.placeholders import TRUST_PLACEHOLDERS, placeholders, substitute
 from hardlab.spec.scenario import DEFAULT_TIMEOUT, LAB_IMAGE_PREFIX, SCHEMA_VERSION, load
 from hardlab.spec.seccomp import seccomp_problems, seccomp_text_problems
-from hardlab.spec.steps import HOST_COMMAND_KEYS, PROBE, PROC_STATUS_ARGV
+from hardlab.spec.steps import PROBE, PROC_STATUS_ARGV
 from hardlab.spec.vocabulary import ERRNO_NAMES, FEATURES, INPUT_KINDS, RUNNERS, USES
 
 __all__ = [
@@ -38,7 +51,6 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "ERRNO_NAMES",
     "FEATURES",
-    "HOST_COMMAND_KEYS",
     "INPUT_KINDS",
     "LAB_IMAGE_PREFIX",
     "PROBE",
@@ -49,9 +61,14 @@ __all__ = [
     "USES",
     "Case",
     "Checker",
+    "CliStep",
     "ControlRun",
     "Expectation",
+    "HostAction",
     "Input",
+    "NotaryStep",
+    "PushStep",
+    "ScanStep",
     "Scenario",
     "ScenarioError",
     "SkipWhen",

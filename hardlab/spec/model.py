@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,76 @@ class Expectation:
         return self == Expectation()
 
 
+# Host steps (`runner = "host"`): run by hardlab.hoststeps on the host, not in a container. `${name}`
+# placeholders in them are filled at run time from the trust lab.
+
+
+@dataclass(frozen=True)
+class CliStep:
+    """`cli = ["docker", ...]`: the docker CLI, with content trust on unless `content_trust = false`;
+    `client` names the machine: "default", "fresh" (a new DOCKER_CONFIG each time) or any other name."""
+
+    argv: tuple[str, ...]
+    content_trust: bool = True
+    client: str = "default"
+
+    @property
+    def display(self) -> str:
+        return " ".join(self.argv)
+
+
+@dataclass(frozen=True)
+class PushStep:
+    """`push = { ref, variant, signed }`: a tiny image tagged `ref` (its content told apart by `variant`),
+    pushed with content trust (signed) or with --disable-content-trust."""
+
+    ref: str
+    variant: str = "default"
+    signed: bool = True
+    written: tuple[str, ...] = field(default=(), compare=False)  # the keys the file set, in its order
+
+    @property
+    def display(self) -> str:
+        written = {k: getattr(self, k) for k in self.written}
+        return f"push {written}"
+
+
+@dataclass(frozen=True)
+class NotaryStep:
+    """`notary = "stop"`: stop the trust lab's notary server."""
+
+    action: str
+
+    @property
+    def display(self) -> str:
+        return f"notary {self.action}"
+
+
+@dataclass(frozen=True)
+class ScanStep:
+    """`scan = { target, feed, severity, threshold, backend }`: `hardlab scan` of an image (`lab:NAME` is a
+    lab image) against an advisory feed (relative to the scenario's folder)."""
+
+    target: str
+    feed: str
+    severity: str = "High"
+    threshold: int = 0
+    backend: str = "builtin"
+    written: tuple[str, ...] = field(default=(), compare=False)  # the keys the file set, in its order
+
+    @property
+    def display(self) -> str:
+        written = {k: getattr(self, k) for k in self.written}
+        return f"scan {written}"
+
+
+HostAction: TypeAlias = CliStep | PushStep | NotaryStep | ScanStep
+
+
 @dataclass(frozen=True)
 class Step:
     name: str
-    kind: str  # "exec" (run in the case's container) or "wait" (wait for its main process to exit)
+    kind: str  # "exec" or "wait" (container steps); "cli", "push", "notary" or "scan" (host steps)
     argv: tuple[str, ...]
     user: str | None
     timeout: float
@@ -47,13 +113,12 @@ class Step:
     expect: Expectation
     skip_when: SkipWhen | None
     line: int | None
-    host: Mapping[str, Any] | None = None  # a host step's table: {"cli": [...], "client": "fresh", ...}
+    host: HostAction | None = None  # what a host step does; None for a container step
 
     @property
     def display(self) -> str:
         if self.host is not None:
-            spec = self.host[self.kind]
-            return " ".join(spec) if isinstance(spec, list) else f"{self.kind} {spec}"
+            return self.host.display
         if self.kind == "wait":
             return "(wait for the container's main process to exit)"
         if len(self.argv) == 3 and self.argv[:2] == ("/bin/sh", "-c"):

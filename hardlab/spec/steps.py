@@ -9,7 +9,17 @@ from typing import Any
 from hardlab.spec import caps as capsmod
 from hardlab.spec.checker import Checker
 from hardlab.spec.container import check_container
-from hardlab.spec.model import ControlRun, Expectation, SkipWhen, Step
+from hardlab.spec.model import (
+    CliStep,
+    ControlRun,
+    Expectation,
+    HostAction,
+    NotaryStep,
+    PushStep,
+    ScanStep,
+    SkipWhen,
+    Step,
+)
 from hardlab.spec.tomlpos import KeyPath
 from hardlab.spec.vocabulary import ERRNO_NAMES
 
@@ -26,6 +36,15 @@ STEP_EXPECT_KEYS = (
 STEP_KEYS = {"name", "user", "timeout", "control", "skip_when", *STEP_COMMAND_KEYS, *STEP_EXPECT_KEYS}
 HOST_STEP_KEYS = {"name", "timeout", "control", *HOST_COMMAND_KEYS, *HOST_STEP_OPTIONS, *STEP_EXPECT_KEYS}
 CAP_FIELDS = {"cap_eff": "CapEff", "cap_prm": "CapPrm", "cap_bnd": "CapBnd", "cap_inh": "CapInh", "cap_amb": "CapAmb"}
+PUSH_KEYS: dict[str, tuple[type, ...]] = {"ref": (str,), "variant": (str,), "signed": (bool,)}
+SCAN_KEYS: dict[str, tuple[type, ...]] = {
+    "target": (str,),
+    "feed": (str,),
+    "severity": (str,),
+    "threshold": (int,),
+    "backend": (str,),
+}
+
 # The prober baked into lab:tools (labs/images/tools/hardlab-probe).
 PROBE = "/usr/local/bin/hardlab-probe"
 # What a step with only proc_status/cap_* expectations runs: PID 1's status plus the kernel's cap width.
@@ -68,30 +87,61 @@ def parse_control(check: Checker, raw: Any, path: KeyPath, timeout: float) -> Co
     return ControlRun(container, steps, check.line(path))
 
 
-def _host_step(check: Checker, raw: dict[str, Any], path: KeyPath) -> tuple[str, dict[str, Any]] | None:
-    """(kind, table) of a host step: cli, push, notary or scan, each checked for its shape."""
+def _shaped(value: Any, shape: dict[str, tuple[type, ...]], required: tuple[str, ...]) -> bool:
+    """`value` is a table of keys from `shape`, each of its type (bool is not an int), with `required`."""
+    return (
+        isinstance(value, dict)
+        and all(key in value for key in required)
+        and all(
+            key in shape and isinstance(v, shape[key]) and (bool in shape[key] or not isinstance(v, bool))
+            for key, v in value.items()
+        )
+    )
+
+
+def _host_step(check: Checker, raw: dict[str, Any], path: KeyPath) -> tuple[str, HostAction | None] | None:
+    """(kind, action) of a host step: cli, push, notary or scan, each checked for its shape (action None
+    when the shape is wrong); None when the step names no command or more than one."""
     check.keys(raw, path, HOST_STEP_KEYS)
     commands = [k for k in HOST_COMMAND_KEYS if k in raw]
     if len(commands) != 1:
         check.error(path, f"a host step needs exactly one of {', '.join(HOST_COMMAND_KEYS)}; got {commands or 'none'}")
         return None
     kind, value = commands[0], raw[commands[0]]
+    shape_ok = True
     if kind == "cli" and not (
         isinstance(value, list) and value[:1] == ["docker"] and all(isinstance(v, str) for v in value)
     ):
         check.error((*path, "cli"), f"expected a docker CLI argv starting with 'docker', got {value!r}")
-    elif kind == "push" and not (isinstance(value, dict) and isinstance(value.get("ref"), str)
-                                 and set(value) <= {"ref", "variant", "signed"}):  # fmt: skip
+        shape_ok = False
+    elif kind == "push" and not _shaped(value, PUSH_KEYS, ("ref",)):
         check.error((*path, "push"), "expected { ref = '...', variant = '...', signed = true|false }")
+        shape_ok = False
     elif kind == "notary" and value != "stop":
         check.error((*path, "notary"), "the only notary action is 'stop'")
-    elif kind == "scan" and not (isinstance(value, dict) and isinstance(value.get("target"), str)
-                                 and isinstance(value.get("feed"), str)
-                                 and set(value) <= {"target", "feed", "severity", "threshold", "backend"}):  # fmt: skip
+        shape_ok = False
+    elif kind == "scan" and not _shaped(value, SCAN_KEYS, ("target", "feed")):
         check.error((*path, "scan"), "expected { target = IMAGE, feed = PATH, severity = 'High', threshold = 15 }")
-    check.typed(raw, "content_trust", path, (bool,), "true/false")
-    check.typed(raw, "client", path, (str,), "a client name ('default', 'fresh' or any name)")
-    return kind, {k: raw[k] for k in (kind, *HOST_STEP_OPTIONS) if k in raw}
+        shape_ok = False
+    content_trust = check.typed(raw, "content_trust", path, (bool,), "true/false")
+    client = check.typed(raw, "client", path, (str,), "a client name ('default', 'fresh' or any name)")
+    if not shape_ok:
+        return kind, None
+    action: HostAction
+    if kind == "cli":
+        # content_trust and client are accepted on every host step; only a CLI step reads them.
+        action = CliStep(
+            tuple(value),
+            content_trust=True if content_trust is None else content_trust,
+            client="default" if client is None else client,
+        )
+    elif kind == "push":
+        action = PushStep(**value, written=tuple(value))
+    elif kind == "notary":
+        action = NotaryStep(value)
+    else:
+        action = ScanStep(**value, written=tuple(value))
+    return kind, action
 
 
 def _step(check: Checker, raw: dict[str, Any], path: KeyPath, timeout: float, host: bool = False) -> Step | None:
@@ -103,11 +153,11 @@ def _step(check: Checker, raw: dict[str, Any], path: KeyPath, timeout: float, ho
             check.error(path, f"the step asserts nothing: add one of {', '.join(STEP_EXPECT_KEYS)}")
         control = check.typed(raw, "control", path, (bool,), "true/false") or False
         step_timeout = check.timeout(raw, path, max(timeout, 60.0))
-        if found is None or exp is None or len(check.problems) > before:
+        if found is None or found[1] is None or exp is None or len(check.problems) > before:
             return None
-        kind, table = found
+        kind, action = found
         name: str = raw["name"] if isinstance(raw.get("name"), str) else kind
-        return Step(name, kind, (), None, step_timeout, bool(control), exp, None, check.line(path), host=table)
+        return Step(name, kind, (), None, step_timeout, bool(control), exp, None, check.line(path), host=action)
     check.keys(raw, path, STEP_KEYS)
     commands = [k for k in STEP_COMMAND_KEYS if k in raw]
     reads_status = any(k in raw for k in ("proc_status", *CAP_FIELDS))

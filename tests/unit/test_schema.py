@@ -504,7 +504,15 @@ exit_code = 1
             'push = { ref = "r", sign = true }\nexit_code = 0',
             "case[0].step[0].push: expected { ref = '...', variant = '...', signed = true|false }",
         ),
+        (
+            'push = { ref = "r", signed = "no" }\nexit_code = 0',
+            "case[0].step[0].push: expected { ref = '...', variant = '...', signed = true|false }",
+        ),
         ('notary = "start"\nexit_code = 0', "case[0].step[0].notary: the only notary action is 'stop'"),
+        (
+            'scan = { target = "t", feed = "f", threshold = "15" }\nexit_code = 0',
+            "case[0].step[0].scan: expected { target = IMAGE, feed = PATH, severity = 'High', threshold = 15 }",
+        ),
         (
             'scan = { target = "lab:tools" }\nexit_code = 0',
             "case[0].step[0].scan: expected { target = IMAGE, feed = PATH, severity = 'High', threshold = 15 }",
