@@ -21,10 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from hardlab import spec  # noqa: E402
 from hardlab.engine import images, labels  # noqa: E402
 from hardlab.engine.client import connect, sweep_run  # noqa: E402
 from hardlab.engine.runner import drain, run_case  # noqa: E402
-from hardlab.spec import schema  # noqa: E402
 
 PROBE = "grep Seccomp: /proc/1/status"
 SCENARIO = """schema_version = 1
@@ -51,7 +51,7 @@ def main() -> int:
         path = Path(tmp) / "scenarios" / "bench.toml"
         path.parent.mkdir()
         path.write_text(SCENARIO % (", ".join(f'{{ n = "{i}" }}' for i in range(n)), PROBE))
-        scenario = schema.load(path)
+        scenario = spec.load(path)
 
         subprocess.run(["docker", "run", "--rm", image, "true"], check=True)  # warm the engine's caches
         started = time.perf_counter()

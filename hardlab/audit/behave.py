@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hardlab import config, outcomes
+from hardlab import config, outcomes, spec
 from hardlab.audit.model import Outcome
 from hardlab.audit.targets import Target
 from hardlab.core import verdict
-from hardlab.spec import schema
 
 PACK = config.DATA / "host-audit"
 _CIS = re.compile(r"CIS Docker Benchmark(?: v[\d.]+)?\s+(\d+(?:\.\d+)+)")
@@ -29,21 +28,21 @@ class Behaviour:
     cis: str
     title: str
     remediation: str
-    scenario: schema.Scenario
-    case: schema.Case
+    scenario: spec.Scenario
+    case: spec.Case
 
 
-def cis_of(scenario: schema.Scenario) -> str:
+def cis_of(scenario: spec.Scenario) -> str:
     """The CIS ids a scenario's references name ('2.14, 5.26')."""
     ids = [m.group(1) for ref in scenario.references for m in [_CIS.search(ref)] if m]
     return ", ".join(dict.fromkeys(ids))
 
 
 def load_pack(folder: Path = PACK) -> list[Behaviour]:
-    """Every case of the pack; a bad file raises schema.ScenarioError naming file, line and key."""
+    """Every case of the pack; a bad file raises spec.ScenarioError naming file, line and key."""
     out = []
     for path in sorted(folder.glob("*.toml")):
-        sc = schema.load(path)
+        sc = spec.load(path)
         for case in sc.cases:
             out.append(Behaviour(f"behaviour.{sc.id}/{case.id}", cis_of(sc), f"{sc.title} — {case.title}",
                                  sc.remediation, sc, case))  # fmt: skip
@@ -68,7 +67,7 @@ def run_behaviour(client: Any, b: Behaviour, feats: dict[str, tuple[bool, str]],
     for need in dict.fromkeys((*b.scenario.requires, *b.case.requires)):
         ok, evidence = feats.get(need, (False, f"feature '{need}' was not probed"))
         if not ok:
-            return Outcome.missing(need, f"host lacks '{need}' ({schema.FEATURES.get(need, need)}): {evidence}")
+            return Outcome.missing(need, f"host lacks '{need}' ({spec.FEATURES.get(need, need)}): {evidence}")
     try:
         values = bind(b.scenario, {})
         result = run_case(client, b.case, b.scenario.path.parent, run_id, owner, values, name_prefix="hardlab-audit")

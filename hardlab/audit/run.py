@@ -153,10 +153,10 @@ def _sweep(client: Any, run_id: str) -> None:
 
 def audit(args: Options) -> Audit:
     """Audit every host in parallel and write the reports. Raises BadInput for a bad profile, pack or --host."""
+    from hardlab import spec as spec_api
     from hardlab.audit import behave as audit_behave
     from hardlab.audit import report as audit_report
     from hardlab.audit import targets as audit_targets
-    from hardlab.spec import schema
     harness: list[str] = []
     try:
         profiles = load_profiles(args.profile)
@@ -164,7 +164,7 @@ def audit(args: Options) -> Audit:
         raise BadInput(f"bad host profile:\n{exc}") from exc
     try:
         pack = [] if args.config_only else audit_behave.load_pack(Path(args.pack) if args.pack else audit_behave.PACK)
-    except schema.ScenarioError as exc:
+    except spec_api.ScenarioError as exc:
         raise BadInput(f"bad scenario in the host-audit pack:\n{exc}") from exc
     specs = args.host or [os.environ.get("DOCKER_HOST") or DEFAULT_URL]
     targets: list[Target] = []

@@ -6,10 +6,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from hardlab import spec
 from hardlab.engine.client import EngineError, connect
 from hardlab.engine.probe import render
 from hardlab.hoststeps import host_facts
-from hardlab.spec import schema
 
 
 def main(argv: list[str]) -> int:
@@ -35,8 +35,8 @@ def _requirements(paths: list[str]) -> dict[str, dict[str, set[str]]]:
     for root in paths:
         for file in sorted(Path(root).rglob("*.toml")) if Path(root).is_dir() else [Path(root)]:
             try:
-                sc = schema.load(file)
-            except schema.ScenarioError:
+                sc = spec.load(file)
+            except spec.ScenarioError:
                 continue
             for case in sc.cases:
                 out.setdefault(str(file), {})[case.id] = set(sc.requires) | set(case.requires)

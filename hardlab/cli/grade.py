@@ -13,7 +13,7 @@ from typing import Any
 
 from hardlab.errors import BadInput, HarnessError
 from hardlab.grading.run import DEFAULT_COURSE, DEFAULT_OUT, Options, grade
-from hardlab.spec.schema import ScenarioError
+from hardlab.spec import ScenarioError
 
 EXIT_UNGRADED = 3  # some checks hit harness trouble: regrade them
 

@@ -7,14 +7,14 @@ from pathlib import Path
 
 def main(argv: list[str]) -> int:
     """Scenarios, their cases and tags; invalid files are listed with their problems."""
-    from hardlab.spec import schema
+    from hardlab import spec
     roots = [Path(a) for a in argv] or [Path("scenarios")]
     files = sorted(f for r in roots for f in (r.rglob("*.toml") if r.is_dir() else [r]))
     bad = 0
     for file in files:
         try:
-            sc = schema.load(file)
-        except schema.ScenarioError as exc:
+            sc = spec.load(file)
+        except spec.ScenarioError as exc:
             bad += 1
             print(f"{file}: INVALID\n  " + str(exc).replace("\n", "\n  "))
             continue

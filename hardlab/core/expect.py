@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from hardlab.core.results import Check, Observed, StepResult
+from hardlab.spec import Expectation, Step
 from hardlab.spec import caps as capsmod
-from hardlab.spec.schema import Expectation, Step
 
 EXCERPT = 400
 

@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from hardlab.errors import BadInput
-from hardlab.spec import schema
+from hardlab.spec import (
+    CONTAINER_OPTIONS,
+    Case,
+    Input,
+    Scenario,
+    Step,
+    container_problems,
+    seccomp_text_problems,
+    substitute,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -21,7 +30,7 @@ class InputError(BadInput):
     """An input value is unusable; the message names the file and the key."""
 
 
-def bind(scenario: schema.Scenario, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def bind(scenario: Scenario, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """name -> value for every input: path inputs become absolute paths, options inputs tables.
 
     An override is a path (absolute, or relative to the current folder) or, for options, a table."""
@@ -39,7 +48,7 @@ def bind(scenario: schema.Scenario, overrides: Mapping[str, Any] | None = None) 
     return values
 
 
-def _value(spec: schema.Input, raw: Any, base: Path, source: str) -> Any:
+def _value(spec: Input, raw: Any, base: Path, source: str) -> Any:
     if spec.kind in {"seccomp", "file", "apparmor"}:
         path = Path(str(raw))
         path = path if path.is_absolute() else (base / path).resolve()
@@ -50,7 +59,7 @@ def _value(spec: schema.Input, raw: Any, base: Path, source: str) -> Any:
                 text = path.read_text(encoding="utf-8")
             except UnicodeDecodeError:
                 raise InputError(f"{path}: the seccomp profile is not UTF-8 text") from None
-            problems = schema.seccomp_text_problems(text, str(path))
+            problems = seccomp_text_problems(text, str(path))
             if problems:
                 raise InputError("; ".join(problems))
         return str(path)
@@ -72,15 +81,15 @@ def _value(spec: schema.Input, raw: Any, base: Path, source: str) -> Any:
 def option_problems(table: Any) -> list[str]:
     if not isinstance(table, dict):
         return ["run options must be a table of docker-py run options"]
-    out = [f"unknown run option {key!r}" for key in table if key not in schema.CONTAINER_OPTIONS]
+    out = [f"unknown run option {key!r}" for key in table if key not in CONTAINER_OPTIONS]
     # The same type, capability and security_opt checks a default gets at load.
-    return out + schema.container_problems(table, Path.cwd())
+    return out + container_problems(table, Path.cwd())
 
 
-def container_for(case: schema.Case, values: Mapping[str, Any]) -> dict[str, Any]:
+def container_for(case: Case, values: Mapping[str, Any]) -> dict[str, Any]:
     """The case's container options with inputs substituted and `use_inputs` options merged on top."""
     try:
-        container = schema.substitute(dict(case.container), values)
+        container = substitute(dict(case.container), values)
     except KeyError as exc:
         raise InputError(f"case {case.id}: no value for input ${{{exc.args[0]}}}") from None
     for name in case.use_inputs:
@@ -88,7 +97,7 @@ def container_for(case: schema.Case, values: Mapping[str, Any]) -> dict[str, Any
     return container
 
 
-def steps_for(steps: tuple[schema.Step, ...], values: Mapping[str, Any]) -> tuple[schema.Step, ...]:
+def steps_for(steps: tuple[Step, ...], values: Mapping[str, Any]) -> tuple[Step, ...]:
     """Steps with ${name} substituted in their argv and in their expected texts."""
     from dataclasses import fields, replace
 
@@ -96,7 +105,7 @@ def steps_for(steps: tuple[schema.Step, ...], values: Mapping[str, Any]) -> tupl
         return steps
 
     def fill(value: Any) -> Any:
-        return schema.substitute(value, values, keep_unknown=True)
+        return substitute(value, values, keep_unknown=True)
 
     out = []
     for step in steps:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hardlab.core.results import CaseResult
-from hardlab.spec.schema import Case, Scenario
+from hardlab.spec import Case, Scenario
 
 
 def evidence(result: CaseResult) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hardlab.spec.schema import Case, Step
+from hardlab.spec import Case, Step
 
 
 @dataclass(frozen=True)

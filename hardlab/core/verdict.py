@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hardlab.core.results import CaseResult, RunResult, StepResult
 from hardlab.outcomes import BROKEN_CONTROL, CONTROL_FAILED, NOT_STARTED
-from hardlab.spec.schema import Scenario
+from hardlab.spec import Scenario
 
 
 def verdict(result: CaseResult) -> tuple[str, str] | None:

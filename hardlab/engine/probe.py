@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hardlab.spec.schema import FEATURES
+from hardlab.spec import FEATURES
 
 
 @dataclass

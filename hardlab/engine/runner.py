@@ -24,7 +24,7 @@ from hardlab.core.inputs import InputError, container_for, steps_for
 from hardlab.core.results import CaseResult, Observed, RunResult
 from hardlab.engine import images, labels
 from hardlab.engine.client import EngineError, quiet, remove
-from hardlab.spec.schema import DEFAULT_LIMITS, Case, Step, seccomp_text_problems, substitute
+from hardlab.spec import DEFAULT_LIMITS, Case, Step, seccomp_text_problems, substitute
 
 KEEPALIVE = ["sleep", "infinity"]
 _pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="hardlab-exec")

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from hardlab import spec
+from hardlab.errors import Problem
+from hardlab.spec import ScenarioError
 from hardlab.spec import caps as capsmod
-from hardlab.spec import schema
-from hardlab.spec.schema import Problem, ScenarioError
 from hardlab.spec.tomlpos import KeyPath
 
 if sys.version_info >= (3, 11):
@@ -97,8 +98,8 @@ LIMIT_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
 class Check:
     """One graded case: its points and the hint a student sees when it fails."""
 
-    scenario: schema.Scenario
-    case: schema.Case
+    scenario: spec.Scenario
+    case: spec.Case
     points: float
     hint: str
     line: int | None
@@ -116,7 +117,7 @@ class Build:
 class Assignment:
     id: str
     title: str
-    scenario: schema.Scenario
+    scenario: spec.Scenario
     inputs: Mapping[str, str]  # scenario input -> path inside the student's folder
     allow: Mapping[str, tuple[Any, ...]]  # run option -> values a submission may ask for
     build: Build | None
@@ -134,7 +135,7 @@ class Assignment:
                 return sc.inputs[name].kind
         raise KeyError(name)
 
-    def scenarios(self) -> list[schema.Scenario]:
+    def scenarios(self) -> list[spec.Scenario]:
         out = {id(self.scenario): self.scenario}
         for check in self.checks:
             out.setdefault(id(check.scenario), check.scenario)
@@ -162,7 +163,7 @@ def points_sum(values: Any) -> float:
 def load(path: str | Path, root: Path | None = None) -> Course:
     """Parse and validate a course file and every scenario it names; raise ScenarioError listing all."""
     path = Path(path)
-    shown = schema._display_path(path, root)
+    shown = spec.display_path(path, root)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -170,8 +171,8 @@ def load(path: str | Path, root: Path | None = None) -> Course:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError([Problem(shown, schema._toml_error_line(str(exc)), "", f"invalid TOML: {exc}")]) from exc
-    check = schema._Checker(shown, text, path.parent)
+        raise ScenarioError([Problem(shown, spec.toml_error_line(str(exc)), "", f"invalid TOML: {exc}")]) from exc
+    check = spec.Checker(shown, text, path.parent)
     course = _course(data, path, check, root)
     if check.problems:
         raise ScenarioError(check.problems)
@@ -179,7 +180,7 @@ def load(path: str | Path, root: Path | None = None) -> Course:
     return course
 
 
-def _course(data: dict[str, Any], path: Path, check: schema._Checker, root: Path | None) -> Course | None:
+def _course(data: dict[str, Any], path: Path, check: spec.Checker, root: Path | None) -> Course | None:
     check.keys(data, (), {"schema_version", "course", "limits", "assignment"})
     version = data.get("schema_version")
     if version is None:
@@ -200,7 +201,7 @@ def _course(data: dict[str, Any], path: Path, check: schema._Checker, root: Path
     if not isinstance(raw, list) or not raw:
         check.error(("assignment",), "at least one [[assignment]] is required")
         raw = []
-    cache: dict[Path, schema.Scenario | None] = {}
+    cache: dict[Path, spec.Scenario | None] = {}
     assignments: list[Assignment] = []
     seen: dict[str, int] = {}
     for n, item in enumerate(raw):
@@ -219,7 +220,7 @@ def _course(data: dict[str, Any], path: Path, check: schema._Checker, root: Path
     return Course(path, cid, title, limits, tuple(assignments))
 
 
-def _limits(check: schema._Checker, raw: Any) -> Limits:
+def _limits(check: spec.Checker, raw: Any) -> Limits:
     path: KeyPath = ("limits",)
     if not isinstance(raw, dict):
         check.error(path, "must be a table")
@@ -249,8 +250,8 @@ def _limits(check: schema._Checker, raw: Any) -> Limits:
 
 
 def _load_scenario(
-    check: schema._Checker, ref: str, where: KeyPath, course_file: Path, cache: dict[Path, Any], root: Path | None
-) -> schema.Scenario | None:
+    check: spec.Checker, ref: str, where: KeyPath, course_file: Path, cache: dict[Path, Any], root: Path | None
+) -> spec.Scenario | None:
     file = (course_file.parent / ref).resolve()
     if file not in cache:
         if not file.is_file():
@@ -258,7 +259,7 @@ def _load_scenario(
             cache[file] = None
         else:
             try:
-                cache[file] = schema.load(file, root=root)
+                cache[file] = spec.load(file, root=root)
             except ScenarioError as exc:
                 check.error(where, f"the scenario {ref} is invalid ({len(exc.problems)} problem(s) below)")
                 check.problems.extend(exc.problems)
@@ -267,7 +268,7 @@ def _load_scenario(
 
 
 def _assignment(
-    check: schema._Checker,
+    check: spec.Checker,
     raw: dict[str, Any],
     path: KeyPath,
     course_file: Path,
@@ -308,22 +309,22 @@ def _assignment(
     return Assignment(aid, title, scenario, inputs, allow, build, host_files, tuple(checks), check.line(path))
 
 
-def case_inputs(case: schema.Case) -> set[str]:
+def case_inputs(case: spec.Case) -> set[str]:
     """Inputs a case reads: ${name} in its image, options and commands, and use_inputs."""
-    used = schema.placeholders(case.image) | schema.placeholders(dict(case.container)) | set(case.use_inputs)
+    used = spec.placeholders(case.image) | spec.placeholders(dict(case.container)) | set(case.use_inputs)
     steps = list(case.steps) + (list(case.control.steps) if case.control else [])
     for step in steps:
-        used |= schema.placeholders(list(step.argv))
+        used |= spec.placeholders(list(step.argv))
     if case.control:
-        used |= schema.placeholders(dict(case.control.container))
+        used |= spec.placeholders(dict(case.control.container))
     return used
 
 
 def _checks(
-    check: schema._Checker,
+    check: spec.Checker,
     raw: Any,
     path: KeyPath,
-    scenario: schema.Scenario | None,
+    scenario: spec.Scenario | None,
     course_file: Path,
     cache: dict[Path, Any],
     root: Path | None,
@@ -383,7 +384,7 @@ def confined_relpath(value: str) -> str | None:
     return None
 
 
-def _input_map(check: schema._Checker, raw: Any, path: KeyPath, declared: Mapping[str, schema.Input]) -> dict[str, str]:
+def _input_map(check: spec.Checker, raw: Any, path: KeyPath, declared: Mapping[str, spec.Input]) -> dict[str, str]:
     if not isinstance(raw, dict):
         check.error(path, "must be a table: { INPUT = 'file in the student folder' }")
         return {}
@@ -408,7 +409,7 @@ def _input_map(check: schema._Checker, raw: Any, path: KeyPath, declared: Mappin
 
 
 def _build(
-    check: schema._Checker, raw: Any, path: KeyPath, declared: Mapping[str, schema.Input], inputs: Mapping[str, str]
+    check: spec.Checker, raw: Any, path: KeyPath, declared: Mapping[str, spec.Input], inputs: Mapping[str, str]
 ) -> Build | None:
     if raw is None:
         return None
@@ -436,14 +437,14 @@ def _build(
     return Build(dockerfile, target)
 
 
-def _allow(check: schema._Checker, raw: Any, path: KeyPath) -> dict[str, tuple[Any, ...]]:
+def _allow(check: spec.Checker, raw: Any, path: KeyPath) -> dict[str, tuple[Any, ...]]:
     if not isinstance(raw, dict):
         check.error(path, "must be a table: { OPTION = [allowed values] }")
         return {}
     out: dict[str, tuple[Any, ...]] = {}
     for key, values in raw.items():
-        if key not in schema.CONTAINER_OPTIONS:
-            near = difflib.get_close_matches(key, list(schema.CONTAINER_OPTIONS), n=1)
+        if key not in spec.CONTAINER_OPTIONS:
+            near = difflib.get_close_matches(key, list(spec.CONTAINER_OPTIONS), n=1)
             check.error((*path, key), "unknown run option" + (f" (did you mean {near[0]!r}?)" if near else ""))
             continue
         if not isinstance(values, list) or not values:

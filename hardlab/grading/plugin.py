@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from hardlab import outcomes
+from hardlab import spec as spec_api
 from hardlab.core import records
 from hardlab.errors import HarnessError
 from hardlab.grading.course import Limits
@@ -20,7 +21,6 @@ from hardlab.grading.plan import PLAN_NAME, RECORDS_NAME, Entry, Plan
 from hardlab.pytest.items import CaseFailure, CaseItem, judge
 from hardlab.pytest.recorder import skip_reason
 from hardlab.pytest.state import run_state
-from hardlab.spec import schema
 
 REFUSED = "submission-refused"
 BUILD_FAILED = "image-did-not-build"
@@ -33,12 +33,12 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> PlanFile |
     return None
 
 
-def limited_case(case: schema.Case, limits: Limits) -> schema.Case:
+def limited_case(case: spec_api.Case, limits: Limits) -> spec_api.Case:
     """The case under the course's hard limits: the scenario may set its own (it is the instructor's), a
     submission's options are checked against them before they get here; steps get at most step_timeout."""
     container = {**limits.container(), **case.container}
 
-    def steps(items: tuple[schema.Step, ...]) -> tuple[schema.Step, ...]:
+    def steps(items: tuple[spec_api.Step, ...]) -> tuple[spec_api.Step, ...]:
         return tuple(dataclasses.replace(s, timeout=min(s.timeout, limits.step_timeout)) for s in items)
 
     control = case.control
@@ -53,11 +53,11 @@ class PlanFile(pytest.File):
     def collect(self) -> Any:
         plan = Plan.from_json(self.path.read_text(encoding="utf-8"))
         limits = Limits(**plan.limits)
-        scenarios: dict[str, schema.Scenario] = {}
+        scenarios: dict[str, spec_api.Scenario] = {}
         order: dict[str, int] = {}
         for n, entry in enumerate(plan.entries):
             if entry.scenario not in scenarios:
-                scenarios[entry.scenario] = schema.load(entry.scenario)
+                scenarios[entry.scenario] = spec_api.load(entry.scenario)
             scenario = scenarios[entry.scenario]
             case = next(c for c in scenario.cases if c.id == entry.case)
             inputs = {k: v for k, v in entry.inputs.items() if k in scenario.inputs}
@@ -103,9 +103,9 @@ def grade_judge(request: pytest.FixtureRequest) -> None:
     values = dict(item.hardlab_inputs)
     if entry.build:
         values[entry.build["input"]] = _built_image(request, item)
-    if schema.placeholders(item.case.image):
+    if spec_api.placeholders(item.case.image):
         defaults = {n: i.default for n, i in item.scenario.inputs.items() if i.kind == "text"}
-        item.case = dataclasses.replace(item.case, image=schema.substitute(item.case.image, {**defaults, **values}))
+        item.case = dataclasses.replace(item.case, image=spec_api.substitute(item.case.image, {**defaults, **values}))
     item.hardlab_inputs = values
     reuse = _control_key(item, values)
     if reuse and reuse.is_file():
@@ -149,7 +149,7 @@ def _control_key(item: GradeItem, values: dict[str, Any]) -> Path | None:
     import tempfile
 
     from hardlab.core.inputs import InputError, bind, container_for
-    from hardlab.spec.schema import DEFAULT_LIMITS
+    from hardlab.spec import DEFAULT_LIMITS
 
     case = item.case
     if case.control is None:
@@ -159,7 +159,7 @@ def _control_key(item: GradeItem, values: dict[str, Any]) -> Path | None:
         options = {**DEFAULT_LIMITS, **container_for(case, bound)}
     except InputError:
         return None
-    control = {**options, **schema.substitute(dict(case.control.container), bound)}
+    control = {**options, **spec_api.substitute(dict(case.control.container), bound)}
     steps = [(s.argv, s.user, s.timeout, repr(s.expect)) for s in case.control.steps]
     text = json.dumps([case.image, control, steps, str(item.scenario.path)], sort_keys=True, default=str)
     run_id = run_state(item.config).run_id

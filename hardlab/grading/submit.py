@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hardlab import spec
 from hardlab.errors import BadInput
 from hardlab.grading.course import Limits, confined_relpath, size_bytes
 from hardlab.spec import caps as capsmod
-from hardlab.spec import schema
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -118,7 +118,7 @@ def read_text(path: Path, shown: str, max_bytes: int) -> str:
 
 
 def read_seccomp(text: str, shown: str) -> None:
-    problems = schema.seccomp_text_problems(text, shown)
+    problems = spec.seccomp_text_problems(text, shown)
     if problems:
         raise SubmissionError("; ".join(problems))
 
@@ -128,10 +128,10 @@ def parse_options(text: str, shown: str) -> dict[str, Any]:
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = schema._toml_error_line(str(exc))
+        line = spec.toml_error_line(str(exc))
         raise SubmissionError(f"{shown}:{line or '?'}: invalid TOML: {exc}") from None
-    check = schema._Checker(shown, text, Path("."))
-    schema._container(check, table, ())
+    check = spec.Checker(shown, text, Path("."))
+    spec.check_container(check, table, ())
     if check.problems:
         raise SubmissionError("; ".join(str(p) for p in check.problems))
     return table

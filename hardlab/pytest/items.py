@@ -16,11 +16,10 @@ from typing import Any
 
 import pytest
 
-from hardlab import outcomes
+from hardlab import outcomes, spec
 from hardlab.core import records, verdict
 from hardlab.core.inputs import InputError
 from hardlab.core.results import CaseResult
-from hardlab.spec import schema
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -58,8 +57,8 @@ class ScenarioFile(pytest.File):
 
     def collect(self) -> Any:
         try:
-            scenario = schema.load(self.path, root=self.config.rootpath)
-        except schema.ScenarioError as exc:
+            scenario = spec.load(self.path, root=self.config.rootpath)
+        except spec.ScenarioError as exc:
             invalid = InvalidScenario.from_parent(self, name="invalid-scenario-file", problems=str(exc))
             for tag in _raw_tags(self.path):  # so `-m TAG` still shows the broken file
                 self.config.addinivalue_line("markers", f"{tag}: hardlab scenario tag")
@@ -82,7 +81,7 @@ class CaseItem(pytest.Function):
     """One case of a scenario: setup runs it on the engine, call judges it."""
 
     def __init__(
-        self, *, scenario: schema.Scenario, case: schema.Case, inputs: dict[str, Any] | None = None, **kwargs: Any
+        self, *, scenario: spec.Scenario, case: spec.Case, inputs: dict[str, Any] | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.scenario = scenario

@@ -1,1 +1,86 @@
-"""Scenario files as a model: TOML -> validated dataclasses, every problem with file, line and key. Pure."""
+"""Scenario files as a model: TOML -> validated dataclasses, every problem with file, line and key. Pure.
+
+A scenario file is TOML:
+
+    schema_version = 1
+    [scenario]  id, title, description, tags, requires, references, remediation
+    [inputs.NAME]  kind, default, description      (overridable from outside: grading, host profiles)
+    [defaults]  any case key but id/title/step/control/parametrize, merged into every case
+    [[case]]  id, title, tags, requires, image, timeout, container, use_inputs, start_error,
+              no_control_reason, runner, uses, parametrize, [[case.step]], [case.control]
+
+    from hardlab import spec
+    scenario = spec.load("scenarios/seccomp/default.toml")   # raises spec.ScenarioError listing every problem
+
+Modules: `model` (the dataclasses), `scenario` (load), `steps` (steps and expectations), `container`
+(the option allow-list), `seccomp` (profiles), `placeholders` (`${name}`), `checker` (problem collection,
+shared with course files), `vocabulary` (feature, errno and input-kind names), `caps`, `tomlpos`.
+"""
+
+from hardlab.spec.checker import Checker, ScenarioError, display_path, toml_error_line
+from hardlab.spec.container import (
+    CONTAINER_OPTIONS,
+    DEFAULT_LIMITS,
+    check_container,
+    container_problems,
+    implied_requirements,
+)
+from hardlab.spec.model import (
+    Case,
+    CliStep,
+    ControlRun,
+    Expectation,
+    HostAction,
+    Input,
+    NotaryStep,
+    PushStep,
+    ScanStep,
+    Scenario,
+    SkipWhen,
+    Step,
+)
+from hardlab.spec.placeholders import TRUST_PLACEHOLDERS, placeholders, substitute
+from hardlab.spec.scenario import DEFAULT_TIMEOUT, LAB_IMAGE_PREFIX, SCHEMA_VERSION, load
+from hardlab.spec.seccomp import seccomp_problems, seccomp_text_problems
+from hardlab.spec.steps import PROBE, PROC_STATUS_ARGV
+from hardlab.spec.vocabulary import ERRNO_NAMES, FEATURES, INPUT_KINDS, RUNNERS, USES
+
+__all__ = [
+    "CONTAINER_OPTIONS",
+    "DEFAULT_LIMITS",
+    "DEFAULT_TIMEOUT",
+    "ERRNO_NAMES",
+    "FEATURES",
+    "INPUT_KINDS",
+    "LAB_IMAGE_PREFIX",
+    "PROBE",
+    "PROC_STATUS_ARGV",
+    "RUNNERS",
+    "SCHEMA_VERSION",
+    "TRUST_PLACEHOLDERS",
+    "USES",
+    "Case",
+    "Checker",
+    "CliStep",
+    "ControlRun",
+    "Expectation",
+    "HostAction",
+    "Input",
+    "NotaryStep",
+    "PushStep",
+    "ScanStep",
+    "Scenario",
+    "ScenarioError",
+    "SkipWhen",
+    "Step",
+    "check_container",
+    "container_problems",
+    "display_path",
+    "implied_requirements",
+    "load",
+    "placeholders",
+    "seccomp_problems",
+    "seccomp_text_problems",
+    "substitute",
+    "toml_error_line",
+]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hardlab.spec import schema
+from hardlab import spec
 
 HEADER = """\
 schema_version = 1
@@ -36,10 +36,10 @@ def write_scenario(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
-def load_scenario(write_scenario: Callable[..., Path]) -> Callable[..., schema.Scenario]:
+def load_scenario(write_scenario: Callable[..., Path]) -> Callable[..., spec.Scenario]:
     """load_scenario(body, **files) -> the validated Scenario (raises ScenarioError like load)."""
 
-    def load(body: str, **kwargs: str) -> schema.Scenario:
-        return schema.load(write_scenario(body, **kwargs))
+    def load(body: str, **kwargs: str) -> spec.Scenario:
+        return spec.load(write_scenario(body, **kwargs))
 
     return load

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
+from hardlab import spec
 from hardlab.core.expect import Check, Observed, evaluate, excerpt, parse_errno, parse_status
-from hardlab.spec import schema
 
 # /proc/1/status of a container with Docker's defaults, as the kernel writes it (tabs), plus the line
-# schema.PROC_STATUS_ARGV appends.
+# spec.PROC_STATUS_ARGV appends.
 DEFAULT_STATUS = (
     "Name:\tsleep\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t1\nPid:\t1\n"
     "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t0 1 2 3 4 6 10 11 20 26 27 \n"
@@ -20,9 +20,9 @@ DEFAULT_STATUS = (
 )
 
 
-def step(kind: str = "exec", timeout: float = 10.0, skip_when: schema.SkipWhen | None = None, **expect: Any):
+def step(kind: str = "exec", timeout: float = 10.0, skip_when: spec.SkipWhen | None = None, **expect: Any):
     argv = () if kind == "wait" else ("/bin/sh", "-c", "probe")
-    return schema.Step("probe", kind, argv, None, timeout, False, schema.Expectation(**expect), skip_when, 7)
+    return spec.Step("probe", kind, argv, None, timeout, False, spec.Expectation(**expect), skip_when, 7)
 
 
 def only_check(result) -> Check:
@@ -187,7 +187,7 @@ def test_a_timed_out_step_fails_without_judging_its_output() -> None:
 
 
 def test_skip_when() -> None:
-    skip = schema.SkipWhen("not supported", "the kernel lacks the feature")
+    skip = spec.SkipWhen("not supported", "the kernel lacks the feature")
     skipped = evaluate(step(skip_when=skip, exit_code=(0,)), Observed(1, "mount: not supported\n", ""))
     assert skipped.skip_reason == "the kernel lacks the feature"
     assert skipped.checks == []
@@ -231,7 +231,7 @@ def test_a_status_only_step_from_a_scenario_file(load_scenario) -> None:
 def test_output_lost_only_for_a_silent_failing_exec_whose_checks_read_output() -> None:
     # moby#27289: under load the engine can drop a short exec's output; the engine re-runs such a step once.
     from hardlab.core.expect import output_lost
-    from hardlab.spec.schema import Expectation, Step
+    from hardlab.spec import Expectation, Step
 
     refused = Step("chown", "exec", ("chown", "1", "f"), None, 10.0, False,
                    Expectation(exit_code=(1,), stderr_contains=("Operation not permitted",)), None, None)  # fmt: skip

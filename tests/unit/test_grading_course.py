@@ -8,7 +8,7 @@ import pytest
 
 from hardlab.grading import course as grading_course
 from hardlab.grading.course import Limits, confined_relpath, points_sum, size_bytes
-from hardlab.spec.schema import ScenarioError
+from hardlab.spec import ScenarioError
 
 SCENARIO = """schema_version = 1
 [scenario]

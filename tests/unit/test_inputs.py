@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from hardlab import spec
 from hardlab.core.inputs import InputError, bind, container_for, steps_for
-from hardlab.spec import schema
 
 DENY = '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}'
 BODY = """
@@ -40,7 +40,7 @@ exit_code = 0
 
 
 @pytest.fixture
-def scenario(load_scenario) -> schema.Scenario:
+def scenario(load_scenario) -> spec.Scenario:
     return load_scenario(BODY, deny_json=DENY, marker_txt="x\n")
 
 
@@ -52,7 +52,7 @@ def elsewhere(tmp_path: Path) -> Path:
     return folder
 
 
-def test_defaults_are_resolved_next_to_the_scenario(scenario: schema.Scenario, tmp_path: Path) -> None:
+def test_defaults_are_resolved_next_to_the_scenario(scenario: spec.Scenario, tmp_path: Path) -> None:
     values = bind(scenario)
     assert values == {
         "profile": str(tmp_path / "deny.json"),
@@ -62,7 +62,7 @@ def test_defaults_are_resolved_next_to_the_scenario(scenario: schema.Scenario, t
     }
 
 
-def test_values_fill_the_container_and_the_steps(scenario: schema.Scenario, tmp_path: Path) -> None:
+def test_values_fill_the_container_and_the_steps(scenario: spec.Scenario, tmp_path: Path) -> None:
     values = bind(scenario)
     (case,) = scenario.cases
     container = container_for(case, values)
@@ -77,7 +77,7 @@ def test_values_fill_the_container_and_the_steps(scenario: schema.Scenario, tmp_
 
 
 def test_overrides_absolute_and_relative_to_the_current_folder(
-    scenario: schema.Scenario, elsewhere: Path, monkeypatch: pytest.MonkeyPatch
+    scenario: spec.Scenario, elsewhere: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (elsewhere / "mine.json").write_text(DENY)
     (elsewhere / "note.txt").write_text("n")
@@ -89,12 +89,12 @@ def test_overrides_absolute_and_relative_to_the_current_folder(
     assert values["hardening"] == {"read_only": True, "cap_drop": ["ALL"]}  # not overridden: the default
 
 
-def test_an_options_override_replaces_the_default_table(scenario: schema.Scenario) -> None:
+def test_an_options_override_replaces_the_default_table(scenario: spec.Scenario) -> None:
     values = bind(scenario, {"hardening": {"pids_limit": 32}})
     assert values["hardening"] == {"pids_limit": 32}
 
 
-def test_an_options_input_from_a_toml_file(scenario: schema.Scenario, elsewhere: Path) -> None:
+def test_an_options_input_from_a_toml_file(scenario: spec.Scenario, elsewhere: Path) -> None:
     options = elsewhere / "options.toml"
     options.write_text('read_only = true\ncap_drop = ["ALL"]\ncap_add = ["NET_BIND_SERVICE"]\npids_limit = 64\n')
     values = bind(scenario, {"hardening": str(options)})
@@ -105,14 +105,14 @@ def test_an_options_input_from_a_toml_file(scenario: schema.Scenario, elsewhere:
     assert bind(scenario, {"hardening": options})["hardening"] == values["hardening"]  # a Path works too
 
 
-def test_a_missing_override_file_names_the_input_and_the_path(scenario: schema.Scenario, elsewhere: Path) -> None:
+def test_a_missing_override_file_names_the_input_and_the_path(scenario: spec.Scenario, elsewhere: Path) -> None:
     missing = elsewhere / "absent.json"
     with pytest.raises(InputError) as caught:
         bind(scenario, {"profile": str(missing)})
     assert str(caught.value) == f"input 'profile' (given from outside): file not found: {missing}"
 
 
-def test_a_default_file_gone_since_load_names_the_scenario_and_key(scenario: schema.Scenario, tmp_path: Path) -> None:
+def test_a_default_file_gone_since_load_names_the_scenario_and_key(scenario: spec.Scenario, tmp_path: Path) -> None:
     (tmp_path / "marker.txt").unlink()
     with pytest.raises(InputError) as caught:
         bind(scenario)
@@ -127,7 +127,7 @@ def test_a_default_file_gone_since_load_names_the_scenario_and_key(scenario: sch
     ],
 )
 def test_an_invalid_seccomp_override_names_its_own_path(
-    scenario: schema.Scenario, elsewhere: Path, text: str, fragment: str
+    scenario: spec.Scenario, elsewhere: Path, text: str, fragment: str
 ) -> None:
     bad = elsewhere / "student.json"
     bad.write_text(text)
@@ -137,7 +137,7 @@ def test_an_invalid_seccomp_override_names_its_own_path(
     assert fragment in str(caught.value)
 
 
-def test_a_seccomp_override_that_is_not_text(scenario: schema.Scenario, elsewhere: Path) -> None:
+def test_a_seccomp_override_that_is_not_text(scenario: spec.Scenario, elsewhere: Path) -> None:
     bad = elsewhere / "binary.json"
     bad.write_bytes(b"\xff\xfe{}")
     with pytest.raises(InputError, match="not UTF-8") as caught:
@@ -145,7 +145,7 @@ def test_a_seccomp_override_that_is_not_text(scenario: schema.Scenario, elsewher
     assert str(bad) in str(caught.value)
 
 
-def test_an_unknown_override_name(scenario: schema.Scenario) -> None:
+def test_an_unknown_override_name(scenario: spec.Scenario) -> None:
     with pytest.raises(InputError) as caught:
         bind(scenario, {"profil": "x.json", "zzz": "y"})
     assert str(caught.value) == (
@@ -160,7 +160,7 @@ def test_an_override_for_a_scenario_without_inputs(load_scenario) -> None:
         bind(sc, {"profile": "p.json"})
 
 
-def test_unknown_run_options_in_an_options_file(scenario: schema.Scenario, elsewhere: Path) -> None:
+def test_unknown_run_options_in_an_options_file(scenario: spec.Scenario, elsewhere: Path) -> None:
     options = elsewhere / "options.toml"
     options.write_text("privilegd = true\nread_only = true\n")
     with pytest.raises(InputError) as caught:
@@ -168,7 +168,7 @@ def test_unknown_run_options_in_an_options_file(scenario: schema.Scenario, elsew
     assert str(caught.value) == "input 'hardening' (given from outside): unknown run option 'privilegd'"
 
 
-def test_an_options_file_that_is_not_toml(scenario: schema.Scenario, elsewhere: Path) -> None:
+def test_an_options_file_that_is_not_toml(scenario: spec.Scenario, elsewhere: Path) -> None:
     options = elsewhere / "options.toml"
     options.write_text("read_only = \n")
     with pytest.raises(InputError) as caught:
@@ -177,23 +177,23 @@ def test_an_options_file_that_is_not_toml(scenario: schema.Scenario, elsewhere: 
     assert "line 1" in str(caught.value)
 
 
-def test_a_missing_options_file(scenario: schema.Scenario, elsewhere: Path) -> None:
+def test_a_missing_options_file(scenario: spec.Scenario, elsewhere: Path) -> None:
     with pytest.raises(InputError, match="cannot read run options") as caught:
         bind(scenario, {"hardening": str(elsewhere / "absent.toml")})
     assert "absent.toml" in str(caught.value)
 
 
-def test_options_that_are_not_a_table(scenario: schema.Scenario) -> None:
+def test_options_that_are_not_a_table(scenario: spec.Scenario) -> None:
     with pytest.raises(InputError, match="run options must be a table"):
         bind(scenario, {"hardening": ["read_only"]})
 
 
-def test_a_case_with_an_unbound_placeholder(scenario: schema.Scenario) -> None:
+def test_a_case_with_an_unbound_placeholder(scenario: spec.Scenario) -> None:
     with pytest.raises(InputError, match=r"case c: no value for input \$\{profile\}"):
         container_for(scenario.cases[0], {"hardening": {}})
 
 
-def test_steps_without_values_are_unchanged(scenario: schema.Scenario) -> None:
+def test_steps_without_values_are_unchanged(scenario: spec.Scenario) -> None:
     steps = scenario.cases[0].steps
     assert steps_for(steps, {}) is steps
     assert steps_for(steps, {"greeting": "hi"})[0].argv[2] == "echo hi && cat ${marker}"
@@ -205,7 +205,7 @@ def test_steps_without_values_are_unchanged(scenario: schema.Scenario) -> None:
     ids=["wrong-type", "unknown-capability"],
 )
 def test_options_from_outside_are_checked_like_the_default(
-    scenario: schema.Scenario, elsewhere: Path, text: str, fragment: str
+    scenario: spec.Scenario, elsewhere: Path, text: str, fragment: str
 ) -> None:
     # The same table as a default is a load error naming the key; from a student's file it must be too,
     # instead of reaching the engine as a harness error.

@@ -7,13 +7,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from hardlab import outcomes
+from hardlab import outcomes, spec
 from hardlab.core import records
 from hardlab.core import verdict as report
 from hardlab.core.expect import evaluate, judge_start_error
 from hardlab.core.results import CaseResult, Observed, RunResult
 from hardlab.pytest.recorder import Summary
-from hardlab.spec import schema
 
 HEADER = """\
 schema_version = 1
@@ -63,7 +62,7 @@ MOUNTED = Observed(0, "", "")
 
 
 @pytest.fixture
-def scenario(load_scenario) -> schema.Scenario:
+def scenario(load_scenario) -> spec.Scenario:
     return load_scenario(BODY, header=HEADER)
 
 
@@ -71,21 +70,21 @@ def run(steps, observations, started: bool = True, start_error: str = "") -> Run
     return RunResult(started, start_error, [evaluate(s, o) for s, o in zip(steps, observations, strict=False)])
 
 
-def case_result(case: schema.Case, main: RunResult, control: RunResult | None = None) -> CaseResult:
+def case_result(case: spec.Case, main: RunResult, control: RunResult | None = None) -> CaseResult:
     return CaseResult(case, "lab:busybox@sha256:abc", {}, main, control)
 
 
-def holding(scenario: schema.Scenario) -> CaseResult:
+def holding(scenario: spec.Scenario) -> CaseResult:
     case = scenario.cases[0]
     assert case.control is not None
     return case_result(case, run(case.steps, [MOUNTED, DENIED]), run(case.control.steps, [MOUNTED]))
 
 
-def test_a_holding_case_has_no_verdict(scenario: schema.Scenario) -> None:
+def test_a_holding_case_has_no_verdict(scenario: spec.Scenario) -> None:
     assert report.verdict(holding(scenario)) is None
 
 
-def test_a_failed_control_run_is_a_broken_control(scenario: schema.Scenario) -> None:
+def test_a_failed_control_run_is_a_broken_control(scenario: spec.Scenario) -> None:
     case = scenario.cases[0]
     assert case.control is not None
     # The engine stops after a failed control run: the case's own run never happens.
@@ -97,14 +96,14 @@ def test_a_failed_control_run_is_a_broken_control(scenario: schema.Scenario) -> 
     )
 
 
-def test_a_control_container_that_did_not_start_is_a_broken_control(scenario: schema.Scenario) -> None:
+def test_a_control_container_that_did_not_start_is_a_broken_control(scenario: spec.Scenario) -> None:
     case = scenario.cases[0]
     result = case_result(case, RunResult(), RunResult(False, "cannot start: no such image"))
     found = report.verdict(result)
     assert found is not None and found[0] == outcomes.BROKEN_CONTROL
 
 
-def test_a_failed_control_step_in_the_same_container_is_a_broken_control(scenario: schema.Scenario) -> None:
+def test_a_failed_control_step_in_the_same_container_is_a_broken_control(scenario: spec.Scenario) -> None:
     case = scenario.cases[0]
     assert case.control is not None
     result = case_result(case, run(case.steps, [Observed(1, "", "touch: read-only"), DENIED]),
@@ -116,14 +115,14 @@ def test_a_failed_control_step_in_the_same_container_is_a_broken_control(scenari
     )
 
 
-def test_a_blocked_check_that_did_not_hold_is_a_finding(scenario: schema.Scenario) -> None:
+def test_a_blocked_check_that_did_not_hold_is_a_finding(scenario: spec.Scenario) -> None:
     case = scenario.cases[0]
     assert case.control is not None
     result = case_result(case, run(case.steps, [MOUNTED, MOUNTED]), run(case.control.steps, [MOUNTED]))
     assert report.verdict(result) == (outcomes.CONTROL_FAILED, "FAILED: mount is refused")
 
 
-def test_a_container_that_did_not_start(scenario: schema.Scenario) -> None:
+def test_a_container_that_did_not_start(scenario: spec.Scenario) -> None:
     case = scenario.cases[0]
     assert case.control is not None
     error = "OCI runtime create failed: " + "x" * 400 + "\nsecond line"
@@ -135,7 +134,7 @@ def test_a_container_that_did_not_start(scenario: schema.Scenario) -> None:
     assert "second line" not in first
 
 
-def test_a_container_that_started_although_it_must_not(scenario: schema.Scenario) -> None:
+def test_a_container_that_started_although_it_must_not(scenario: spec.Scenario) -> None:
     case = scenario.cases[1]
     # What the engine records when a start_error case starts anyway.
     result = case_result(case, RunResult(True, "", [judge_start_error(case.start_error, "")]))
@@ -144,7 +143,7 @@ def test_a_container_that_started_although_it_must_not(scenario: schema.Scenario
     assert "FAIL start error contains: expected 'no such file or directory'; observed (the container started)" in text
 
 
-def test_a_container_that_fails_to_start_as_expected_holds(scenario: schema.Scenario) -> None:
+def test_a_container_that_fails_to_start_as_expected_holds(scenario: spec.Scenario) -> None:
     case = scenario.cases[1]
     message = 'error gathering device information while adding custom device "/dev/none": no such file or directory'
     # What the engine records when the start fails as the case expects: started=False plus a passing check.
@@ -152,7 +151,7 @@ def test_a_container_that_fails_to_start_as_expected_holds(scenario: schema.Scen
     assert report.verdict(case_result(case, main)) is None
 
 
-def test_a_container_that_fails_to_start_for_another_reason(scenario: schema.Scenario) -> None:
+def test_a_container_that_fails_to_start_for_another_reason(scenario: spec.Scenario) -> None:
     case = scenario.cases[1]
     message = "OCI runtime create failed: permission denied"
     main = RunResult(False, message, [judge_start_error(case.start_error, message)])
@@ -167,7 +166,7 @@ def test_a_container_that_fails_to_start_for_another_reason(scenario: schema.Sce
     )
 
 
-def test_describe_a_finding(scenario: schema.Scenario) -> None:
+def test_describe_a_finding(scenario: spec.Scenario) -> None:
     case = scenario.cases[0]
     assert case.control is not None
     result = case_result(case, run(case.steps, [MOUNTED, MOUNTED]), run(case.control.steps, [MOUNTED]))
@@ -193,7 +192,7 @@ def test_describe_a_finding(scenario: schema.Scenario) -> None:
     assert lines[-1] == "remediation: Never add SYS_ADMIN."
 
 
-def test_describe_a_broken_control_shows_only_the_control_run(scenario: schema.Scenario) -> None:
+def test_describe_a_broken_control_shows_only_the_control_run(scenario: spec.Scenario) -> None:
     case = scenario.cases[0]
     assert case.control is not None
     result = case_result(case, RunResult(), run(case.control.steps, [DENIED]))
@@ -205,7 +204,7 @@ def test_describe_a_broken_control_shows_only_the_control_run(scenario: schema.S
     assert "case run:" not in text
 
 
-def test_describe_a_container_that_did_not_start(scenario: schema.Scenario) -> None:
+def test_describe_a_container_that_did_not_start(scenario: spec.Scenario) -> None:
     case = scenario.cases[0]
     result = case_result(case, RunResult(False, "no such device"), RunResult(True, "", []))
     text = report.describe(scenario, result, "CONTAINER DID NOT START: no such device")
@@ -213,17 +212,17 @@ def test_describe_a_container_that_did_not_start(scenario: schema.Scenario) -> N
     assert "  (no steps ran)" in text.splitlines()  # the control run had no steps
 
 
-def test_describe_a_skipped_step(scenario: schema.Scenario) -> None:
+def test_describe_a_skipped_step(scenario: spec.Scenario) -> None:
     case = scenario.cases[0]
-    step = schema.Step("probe", "exec", ("true",), None, 5.0, False, schema.Expectation(exit_code=(0,)),
-                       schema.SkipWhen("unsupported", "the kernel lacks it"), None)  # fmt: skip
+    step = spec.Step("probe", "exec", ("true",), None, 5.0, False, spec.Expectation(exit_code=(0,)),
+                       spec.SkipWhen("unsupported", "the kernel lacks it"), None)  # fmt: skip
     result = case_result(case, RunResult(True, "", [evaluate(step, Observed(1, "unsupported", ""))]))
     text = report.describe(scenario, result, "x")
     assert "  step 'probe'" in text.splitlines()  # no line known: none shown
     assert "    skip: the kernel lacks it" in text.splitlines()
 
 
-def test_evidence_lists_both_runs(scenario: schema.Scenario) -> None:
+def test_evidence_lists_both_runs(scenario: spec.Scenario) -> None:
     case = scenario.cases[0]
     assert case.control is not None
     result = case_result(case, run(case.steps, [MOUNTED, DENIED]), run(case.control.steps, [MOUNTED]))
@@ -240,7 +239,7 @@ def test_evidence_lists_both_runs(scenario: schema.Scenario) -> None:
     assert not_started == [{"run": "case", "step": "start", "start_error": "boom"}]
 
 
-def test_case_record(scenario: schema.Scenario) -> None:
+def test_case_record(scenario: spec.Scenario) -> None:
     record = records.case_record(scenario, scenario.cases[0])
     assert record["scenario"] == "mounts" and record["case"] == "deny-mount"
     assert record["line"] == scenario.cases[0].line

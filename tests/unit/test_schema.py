@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hardlab.spec import schema
+from hardlab import spec
+from hardlab.errors import Problem
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -60,8 +61,8 @@ def test_the_corpus_is_complete() -> None:
 @pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.stem)
 def test_malformed_file_reports_every_problem_with_file_line_and_key(path: Path) -> None:
     expected = corpus_expectations(path)
-    with pytest.raises(schema.ScenarioError) as caught:
-        schema.load(path, root=REPO)
+    with pytest.raises(spec.ScenarioError) as caught:
+        spec.load(path, root=REPO)
     shown = f"tests/unit/malformed/{path.name}"
     text = str(caught.value)
     lines = text.splitlines()
@@ -77,8 +78,8 @@ def test_malformed_file_reports_every_problem_with_file_line_and_key(path: Path)
 
 
 def test_the_toml_syntax_error_keeps_the_parsers_line_and_column() -> None:
-    with pytest.raises(schema.ScenarioError) as caught:
-        schema.load(MALFORMED / "01-toml-syntax.toml", root=REPO)
+    with pytest.raises(spec.ScenarioError) as caught:
+        spec.load(MALFORMED / "01-toml-syntax.toml", root=REPO)
     (problem,) = caught.value.problems
     assert problem.line == 14
     assert "column 8" in problem.message
@@ -86,8 +87,8 @@ def test_the_toml_syntax_error_keeps_the_parsers_line_and_column() -> None:
 
 def test_an_unreadable_file_is_one_problem_naming_it(tmp_path: Path) -> None:
     missing = tmp_path / "nope.toml"
-    with pytest.raises(schema.ScenarioError) as caught:
-        schema.load(missing)
+    with pytest.raises(spec.ScenarioError) as caught:
+        spec.load(missing)
     (problem,) = caught.value.problems
     assert problem.file == str(missing)
     assert problem.line is None
@@ -95,9 +96,9 @@ def test_an_unreadable_file_is_one_problem_naming_it(tmp_path: Path) -> None:
 
 
 def test_problem_text_without_a_line_or_key() -> None:
-    assert str(schema.Problem("a.toml", 3, "case[0].id", "bad")) == "a.toml:3: case[0].id: bad"
-    assert str(schema.Problem("a.toml", None, "", "bad")) == "a.toml: bad"
-    err = schema.ScenarioError([schema.Problem("a.toml", 1, "k", "one"), schema.Problem("a.toml", 2, "", "two")])
+    assert str(Problem("a.toml", 3, "case[0].id", "bad")) == "a.toml:3: case[0].id: bad"
+    assert str(Problem("a.toml", None, "", "bad")) == "a.toml: bad"
+    err = spec.ScenarioError([Problem("a.toml", 1, "k", "one"), Problem("a.toml", 2, "", "two")])
     assert str(err) == "a.toml:1: k: one\na.toml:2: two"
 
 
@@ -182,18 +183,18 @@ def test_a_valid_file_expands_parametrize_defaults_and_step_kinds(load_scenario,
 
     control, probe = mount.steps
     assert control.control and not probe.control
-    assert control.argv == (schema.PROBE, "uname")
+    assert control.argv == (spec.PROBE, "uname")
     assert control.timeout == 20.0  # the [defaults] timeout reaches the steps
-    assert probe.argv == (schema.PROBE, "mount", "/x")
+    assert probe.argv == (spec.PROBE, "mount", "/x")
     assert probe.timeout == 5.0
     assert probe.expect.errno == ("EPERM", "EACCES")
-    assert swapon.steps[1].argv == (schema.PROBE, "swapon", "/x")
+    assert swapon.steps[1].argv == (spec.PROBE, "swapon", "/x")
 
     assert status.image == "lab:busybox"
     assert status.requires == ("privileged", "cgroup-pids")
     read, wait, shell = status.steps
     # A step with only status expectations reads /proc/1/status (and the kernel's cap width).
-    assert read.argv == schema.PROC_STATUS_ARGV
+    assert read.argv == spec.PROC_STATUS_ARGV
     assert read.name == "read /proc/1/status"
     assert read.expect.caps == (("CapEff", ("@none",)),)  # cap_eff = [] means "no capabilities"
     assert read.expect.proc_status == (("NoNewPrivs", "1"), ("Seccomp", "2"))
@@ -206,7 +207,7 @@ def test_a_valid_file_expands_parametrize_defaults_and_step_kinds(load_scenario,
     assert shell.argv == ("/bin/sh", "-c", "echo ${note}")
     assert shell.display == "echo ${note}"
     assert shell.expect.stdout_contains == ("hello",)  # a single string is a one-item list
-    assert shell.skip_when == schema.SkipWhen("not supported", "the kernel lacks it")
+    assert shell.skip_when == spec.SkipWhen("not supported", "the kernel lacks it")
 
     assert sc.inputs["profile"].kind == "seccomp"
     assert sc.inputs["profile"].base == tmp_path
@@ -269,7 +270,7 @@ def _marker_line(path: Path, marker: str) -> int:
 
 def test_comment_laden_multiline_strings_do_not_shift_lines(write_scenario) -> None:
     path = write_scenario(COMMENT_LADEN)
-    sc = schema.load(path)
+    sc = spec.load(path)
     assert sc.line == 3  # [scenario] in the shared header
     a, b = sc.cases
     assert a.title.startswith("a title that\n[[case.step]]")
@@ -279,7 +280,7 @@ def test_comment_laden_multiline_strings_do_not_shift_lines(write_scenario) -> N
     assert a.control.line == _marker_line(path, "@case0-control")
     assert a.control.steps[0].line == _marker_line(path, "@case0-control-step0")
     assert b.line == _marker_line(path, "@case1")
-    assert all(s.timeout == schema.DEFAULT_TIMEOUT for s in (*a.steps, *b.steps))
+    assert all(s.timeout == spec.DEFAULT_TIMEOUT for s in (*a.steps, *b.steps))
     assert [s.line for s in b.steps] == [_marker_line(path, "@case1-step0"), _marker_line(path, "@case1-step1")]
 
 
@@ -287,7 +288,7 @@ def test_comment_laden_multiline_strings_do_not_shift_lines(write_scenario) -> N
     "path", sorted((REPO / "scenarios").rglob("*.toml")), ids=lambda p: str(p.relative_to(REPO / "scenarios"))
 )
 def test_every_shipped_scenario_is_valid(path: Path) -> None:
-    sc = schema.load(path, root=REPO)
+    sc = spec.load(path, root=REPO)
     assert sc.cases
     for case in sc.cases:
         assert case.line is not None
@@ -297,7 +298,7 @@ def test_every_shipped_scenario_is_valid(path: Path) -> None:
 
 @pytest.mark.parametrize("path", sorted((REPO / "labs" / "seccomp").glob("*.json")), ids=lambda p: p.name)
 def test_shipped_seccomp_profiles_are_valid(path: Path) -> None:
-    assert schema.seccomp_text_problems(path.read_text(encoding="utf-8"), path.name) == []
+    assert spec.seccomp_text_problems(path.read_text(encoding="utf-8"), path.name) == []
 
 
 @pytest.mark.parametrize(
@@ -319,38 +320,38 @@ def test_shipped_seccomp_profiles_are_valid(path: Path) -> None:
     ],
 )
 def test_seccomp_profile_problems_name_the_profile(text: str, fragment: str) -> None:
-    (problem,) = schema.seccomp_text_problems(text, "p.json")
+    (problem,) = spec.seccomp_text_problems(text, "p.json")
     assert "p.json" in problem
     assert fragment in problem
 
 
 def test_a_legacy_single_name_seccomp_rule_is_accepted() -> None:
     text = '{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"name": "read", "action": "SCMP_ACT_ALLOW"}]}'
-    assert schema.seccomp_text_problems(text, "p.json") == []
+    assert spec.seccomp_text_problems(text, "p.json") == []
 
 
 def test_substitute_keeps_types_for_whole_placeholders_and_fills_text() -> None:
     mapping = {"caps": ["NET_RAW"], "n": 3}
-    assert schema.substitute("${caps}", mapping) == ["NET_RAW"]
-    assert schema.substitute({"a": ["x${n}y", "${n}"]}, mapping) == {"a": ["x3y", 3]}
-    assert schema.substitute("keep ${other}", mapping, keep_unknown=True) == "keep ${other}"
+    assert spec.substitute("${caps}", mapping) == ["NET_RAW"]
+    assert spec.substitute({"a": ["x${n}y", "${n}"]}, mapping) == {"a": ["x3y", 3]}
+    assert spec.substitute("keep ${other}", mapping, keep_unknown=True) == "keep ${other}"
     with pytest.raises(KeyError, match="other"):
-        schema.substitute("${other}", mapping)
+        spec.substitute("${other}", mapping)
     # The mapped value is copied, so a case cannot change another case's parameter.
-    got = schema.substitute("${caps}", mapping)
+    got = spec.substitute("${caps}", mapping)
     got.append("X")
     assert mapping["caps"] == ["NET_RAW"]
 
 
 def test_placeholders_are_found_anywhere() -> None:
     value = {"a": ["${x}", {"b": "pre-${y}-${x}"}], "c": 3, "d": []}
-    assert schema.placeholders(value) == {"x", "y"}
-    assert schema.placeholders("$x ${1bad} ${ok_1}") == {"ok_1"}
+    assert spec.placeholders(value) == {"x", "y"}
+    assert spec.placeholders("$x ${1bad} ${ok_1}") == {"ok_1"}
 
 
 def test_implied_requirements() -> None:
-    assert schema.implied_requirements({"security_opt": ["seccomp=unconfined", "apparmor=unconfined"]}) == ()
-    assert schema.implied_requirements(
+    assert spec.implied_requirements({"security_opt": ["seccomp=unconfined", "apparmor=unconfined"]}) == ()
+    assert spec.implied_requirements(
         {"privileged": True, "security_opt": ["apparmor=lab", "label=type:x", "seccomp=p.json"], "pids_limit": 5}
     ) == ("privileged", "apparmor", "selinux", "seccomp", "cgroup-pids")
 
@@ -369,7 +370,7 @@ exit_code = 0
 
 
 def _problems(load_scenario, body: str) -> list[str]:
-    with pytest.raises(schema.ScenarioError) as caught:
+    with pytest.raises(spec.ScenarioError) as caught:
         load_scenario(body)
     return [f"{p.key}: {p.message}" for p in caught.value.problems]
 
@@ -427,3 +428,129 @@ def test_every_problem_of_one_step_is_reported(load_scenario) -> None:
     assert any(p.startswith("case[0].step[1]: a step needs exactly one of") for p in problems)
     assert any(p.startswith("case[0].step[1].exit_code: expected an integer") for p in problems)
     assert "case[0].step[1].timeout: must be between 0 and 600 seconds, got 0" in problems
+
+
+# -- Host steps (runner = "host") -------------------------------------------------------------------------
+
+HOST_CASE = """
+[[case]]
+id = "h"
+runner = "host"
+uses = ["trust-lab"]
+no_control_reason = "unit test"
+{steps}
+"""
+
+
+def _host(load_scenario, *steps: str) -> list[str]:
+    return _problems(load_scenario, HOST_CASE.format(steps="\n".join(f"[[case.step]]\n{s}" for s in steps)))
+
+
+def test_host_steps_show_what_the_file_wrote(load_scenario) -> None:
+    body = HOST_CASE.format(
+        steps="""
+[[case.step]]
+cli = ["docker", "pull", "${signed_ref}"]
+client = "fresh"
+exit_code = 0
+[[case.step]]
+push = { signed = false, ref = "${registry}/x:v1" }
+control = true
+exit_code = 0
+[[case.step]]
+notary = "stop"
+timeout = 90
+exit_code = 0
+[[case.step]]
+name = "gate"
+scan = { target = "lab:tools", feed = "feed", threshold = 3 }
+exit_code = 1
+"""
+    )
+    cli, push, notary, scan = load_scenario(body).cases[0].steps
+    assert [s.kind for s in (cli, push, notary, scan)] == ["cli", "push", "notary", "scan"]
+    assert [s.name for s in (cli, push, notary, scan)] == ["cli", "push", "notary", "gate"]
+    assert cli.display == "docker pull ${signed_ref}"
+    # The table as written, in the file's key order.
+    assert push.display == "push {'signed': False, 'ref': '${registry}/x:v1'}"
+    assert notary.display == "notary stop"
+    assert scan.display == "scan {'target': 'lab:tools', 'feed': 'feed', 'threshold': 3}"
+    assert push.control and not cli.control
+    assert cli.argv == () and cli.user is None and cli.skip_when is None
+    assert (cli.timeout, notary.timeout) == (60.0, 90.0)  # a host step waits at least a minute
+
+
+@pytest.mark.parametrize(
+    ("step", "problem"),
+    [
+        ("exit_code = 0", "case[0].step[0]: a host step needs exactly one of cli, push, notary, scan; got none"),
+        (
+            'cli = ["docker"]\nnotary = "stop"\nexit_code = 0',
+            "case[0].step[0]: a host step needs exactly one of cli, push, notary, scan; got ['cli', 'notary']",
+        ),
+        (
+            'cli = ["podman", "pull"]\nexit_code = 0',
+            "case[0].step[0].cli: expected a docker CLI argv starting with 'docker', got ['podman', 'pull']",
+        ),
+        (
+            'cli = "docker pull x"\nexit_code = 0',
+            "case[0].step[0].cli: expected a docker CLI argv starting with 'docker', got 'docker pull x'",
+        ),
+        (
+            "push = { ref = 1 }\nexit_code = 0",
+            "case[0].step[0].push: expected { ref = '...', variant = '...', signed = true|false }",
+        ),
+        (
+            'push = { ref = "r", sign = true }\nexit_code = 0',
+            "case[0].step[0].push: expected { ref = '...', variant = '...', signed = true|false }",
+        ),
+        (
+            'push = { ref = "r", signed = "no" }\nexit_code = 0',
+            "case[0].step[0].push: expected { ref = '...', variant = '...', signed = true|false }",
+        ),
+        ('notary = "start"\nexit_code = 0', "case[0].step[0].notary: the only notary action is 'stop'"),
+        (
+            'scan = { target = "t", feed = "f", threshold = "15" }\nexit_code = 0',
+            "case[0].step[0].scan: expected { target = IMAGE, feed = PATH, severity = 'High', threshold = 15 }",
+        ),
+        (
+            'scan = { target = "lab:tools" }\nexit_code = 0',
+            "case[0].step[0].scan: expected { target = IMAGE, feed = PATH, severity = 'High', threshold = 15 }",
+        ),
+        (
+            'cli = ["docker", "ps"]\ncontent_trust = "yes"\nexit_code = 0',
+            "case[0].step[0].content_trust: expected true/false, got 'yes'",
+        ),
+        (
+            'cli = ["docker", "ps"]\nclient = 2\nexit_code = 0',
+            "case[0].step[0].client: expected a client name ('default', 'fresh' or any name), got 2",
+        ),
+        (
+            'cli = ["docker", "ps"]\nuser = "root"\nexit_code = 0',
+            "case[0].step[0].user: unknown key (allowed: cap_amb, cap_bnd, cap_eff, cap_inh, cap_prm, cli, client, "
+            "content_trust, control, errno, errno_not, exit_code, name, notary, oom_killed, output_contains, "
+            "proc_status, push, scan, stderr_contains, stderr_matches, stderr_not_contains, stdout_contains, "
+            "stdout_matches, stdout_not_contains, timeout)",
+        ),
+        (
+            'cli = ["docker", "ps"]',
+            "case[0].step[0]: the step asserts nothing: add one of exit_code, stdout_contains, "
+            "stdout_not_contains, stdout_matches, stderr_contains, stderr_not_contains, stderr_matches, "
+            "output_contains, proc_status, cap_eff, cap_prm, cap_bnd, cap_inh, cap_amb, errno, errno_not, oom_killed",
+        ),
+        (
+            'cli = ["docker", "ps"]\noom_killed = true',
+            "case[0].step[0].oom_killed: oom_killed applies to a wait step (the container's main process)",
+        ),
+    ],
+)
+def test_a_malformed_host_step_is_one_problem(load_scenario, step: str, problem: str) -> None:
+    (got,) = _host(load_scenario, step)
+    assert got == problem
+
+
+def test_a_host_case_starts_no_container(load_scenario) -> None:
+    body = HOST_CASE.format(steps='image = "lab:tools"\n[[case.step]]\nnotary = "stop"\nexit_code = 0')
+    assert _problems(load_scenario, body) == [
+        "case[0].image: a runner = 'host' case starts no container; its controls are control = true steps"
+    ]

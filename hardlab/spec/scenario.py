@@ -1,0 +1,291 @@
+"""Scenario files: read one, validate the whole file and expand it into cases (defaults, parametrize,
+inputs). Every problem is reported with file, line and key path; all problems of a file together."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hardlab.errors import Problem
+from hardlab.spec.checker import Checker, ScenarioError, display_path, toml_error_line
+from hardlab.spec.container import check_container, implied_requirements
+from hardlab.spec.model import Case, Input, Scenario
+from hardlab.spec.placeholders import TRUST_PLACEHOLDERS, placeholders, substitute
+from hardlab.spec.seccomp import seccomp_problems
+from hardlab.spec.steps import parse_control, parse_steps
+from hardlab.spec.tomlpos import KeyPath, format_path
+from hardlab.spec.vocabulary import FEATURES, INPUT_KINDS, RUNNERS, USES
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SCHEMA_VERSION = 1
+LAB_IMAGE_PREFIX = "lab:"
+DEFAULT_TIMEOUT = 10.0
+CASE_SHARED_KEYS = {
+    "runner",
+    "uses",
+    "tags", "requires", "image", "timeout", "container", "use_inputs", "start_error", "no_control_reason",
+}  # fmt: skip
+CASE_KEYS = {"id", "title", "step", "control", "parametrize", *CASE_SHARED_KEYS}
+_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+
+
+def load(path: str | Path, root: Path | None = None) -> Scenario:
+    """Parse and validate one scenario file; raise ScenarioError listing every problem."""
+    path = Path(path)
+    shown = display_path(path, root)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError([Problem(shown, None, "", f"cannot read the file: {exc}")]) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = toml_error_line(str(exc))
+        raise ScenarioError([Problem(shown, line, "", f"invalid TOML: {exc}")]) from exc
+    check = Checker(shown, text, path.parent)
+    scenario = _scenario(data, path, check)
+    if check.problems:
+        raise ScenarioError(check.problems)
+    assert scenario is not None
+    return scenario
+
+
+def _scenario(data: dict[str, Any], path: Path, check: Checker) -> Scenario | None:
+    check.keys(data, (), {"schema_version", "scenario", "inputs", "defaults", "case"})
+    version = data.get("schema_version")
+    if version is None:
+        check.error(("schema_version",), f"is required (this hardlab reads schema_version = {SCHEMA_VERSION})")
+    elif version != SCHEMA_VERSION or isinstance(version, bool):
+        check.error(("schema_version",), f"unsupported version {version!r}; this hardlab reads {SCHEMA_VERSION}")
+
+    meta = data.get("scenario")
+    if not isinstance(meta, dict):
+        check.error(("scenario",), "a [scenario] table is required (id, title, ...)")
+        meta = {}
+    check.keys(meta, ("scenario",), {"id", "title", "description", "tags", "requires", "references", "remediation"})
+    sid = check.text(meta, "id", ("scenario",)) or path.stem
+    if not _ID.match(sid):
+        check.error(("scenario", "id"), f"{sid!r} is not a valid id (letters, digits, . _ + -)")
+    title = check.text(meta, "title", ("scenario",), required=True) or ""
+    tags = _tags(check, meta, ("scenario",))
+    requires = _requires(check, meta, ("scenario",))
+
+    inputs = _inputs(check, data.get("inputs", {}), path)
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        check.error(("defaults",), "must be a table")
+        defaults = {}
+    check.keys(defaults, ("defaults",), CASE_SHARED_KEYS)
+
+    raw_cases = data.get("case")
+    if not isinstance(raw_cases, list) or not raw_cases:
+        check.error(("case",), "at least one [[case]] is required")
+        raw_cases = []
+    cases: list[Case] = []
+    seen: dict[str, KeyPath] = {}
+    for i, raw in enumerate(raw_cases):
+        cpath: KeyPath = ("case", i)
+        if not isinstance(raw, dict):
+            check.error(cpath, "must be a table")
+            continue
+        check.keys(raw, cpath, CASE_KEYS)
+        for expanded, params in _parametrize(check, raw, cpath):
+            merged = _merge(defaults, expanded)
+            case = _case(check, merged, cpath, inputs, params)
+            if case is None:
+                continue
+            if case.id in seen:
+                check.error((*cpath, "id"), f"duplicate case id {case.id!r} (first at {format_path(seen[case.id])})")
+            seen[case.id] = cpath
+            cases.append(case)
+    return Scenario(
+        path=path,
+        id=sid,
+        title=title,
+        description=check.text(meta, "description", ("scenario",)) or "",
+        tags=tags,
+        requires=requires,
+        references=check.strings(meta, "references", ("scenario",)),
+        remediation=check.text(meta, "remediation", ("scenario",)) or "",
+        inputs=inputs,
+        cases=tuple(cases),
+        line=check.line(("scenario",)),
+    )
+
+
+def _tags(check: Checker, table: Mapping[str, Any], path: KeyPath) -> tuple[str, ...]:
+    tags = check.strings(table, "tags", path, allow_single=False)
+    for tag in tags:
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", tag):
+            check.error((*path, "tags"), f"tag {tag!r} must be a valid pytest marker name (letters, digits, _)")
+    return tags
+
+
+def _requires(check: Checker, table: Mapping[str, Any], path: KeyPath) -> tuple[str, ...]:
+    required = check.strings(table, "requires", path, allow_single=False)
+    for feature in required:
+        if feature not in FEATURES:
+            near = difflib.get_close_matches(feature, list(FEATURES), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else f"; known: {', '.join(sorted(FEATURES))}"
+            check.error((*path, "requires"), f"unknown host feature {feature!r}{hint}")
+    return required
+
+
+def _inputs(check: Checker, raw: Any, base_file: Path) -> dict[str, Input]:
+    if not isinstance(raw, dict):
+        check.error(("inputs",), "must be a table of [inputs.NAME] tables")
+        return {}
+    out: dict[str, Input] = {}
+    for name, spec in raw.items():
+        ipath: KeyPath = ("inputs", name)
+        if not isinstance(spec, dict):
+            check.error(ipath, "must be a table with kind, default, description")
+            continue
+        check.keys(spec, ipath, {"kind", "default", "description"})
+        kind = check.text(spec, "kind", ipath, required=True)
+        if kind and kind not in INPUT_KINDS:
+            check.error((*ipath, "kind"), f"unknown input kind {kind!r}; known: {', '.join(sorted(INPUT_KINDS))}")
+        if "default" not in spec:
+            check.error((*ipath, "default"), "is required (the value used when nothing overrides this input)")
+        default = spec.get("default")
+        if kind == "options" and default is not None and not isinstance(default, dict):
+            check.error((*ipath, "default"), "an options input's default is a table of container options")
+        elif kind == "options" and isinstance(default, dict):
+            check_container(check, default, (*ipath, "default"))
+        elif kind in {"seccomp", "file", "apparmor"} and default is not None:
+            if not isinstance(default, str):
+                check.error((*ipath, "default"), "expected a path (string)")
+            elif kind == "seccomp":
+                for problem in seccomp_problems(base_file.parent / default, check.file, (*ipath, "default"), check):
+                    check.problems.append(problem)
+            elif not (base_file.parent / default).is_file():
+                check.error((*ipath, "default"), f"file not found: {default} (relative to {base_file.parent})")
+        out[name] = Input(name, kind or "text", default, spec.get("description", ""), base_file.parent)
+    return out
+
+
+def _parametrize(check: Checker, raw: dict[str, Any], path: KeyPath) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    rows = raw.get("parametrize")
+    if rows is None:
+        return [(raw, {})]
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) and r for r in rows):
+        check.error((*path, "parametrize"), "expected a non-empty list of tables, e.g. [{ syscall = 'mount' }]")
+        return []
+    names = set(rows[0])
+    body = {k: v for k, v in raw.items() if k != "parametrize"}
+    if "id" not in body or not placeholders(str(body["id"])):
+        check.error((*path, "id"), "a parametrized case needs an id with a ${placeholder}, e.g. id = 'deny-${syscall}'")
+        return []
+    out = []
+    for n, row in enumerate(rows):
+        if set(row) != names:
+            check.error((*path, "parametrize", n), f"every row needs the same keys {sorted(names)}, got {sorted(row)}")
+            continue
+        out.append((substitute(copy.deepcopy(body), row, keep_unknown=True), row))
+    return out
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults under a case: tables merge key by key, everything else the case wins."""
+    out = copy.deepcopy(dict(base))
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _case(
+    check: Checker,
+    raw: dict[str, Any],
+    path: KeyPath,
+    inputs: Mapping[str, Input],
+    params: Mapping[str, Any],
+) -> Case | None:
+    before = len(check.problems)
+    cid = check.text(raw, "id", path, required=True) or ""
+    if cid and not _ID.match(cid):
+        check.error((*path, "id"), f"{cid!r} is not a valid id (letters, digits, . _ + -; no spaces)")
+    image = check.text(raw, "image", path) or f"{LAB_IMAGE_PREFIX}busybox"
+    timeout = check.timeout(raw, path, DEFAULT_TIMEOUT)
+    container = raw.get("container", {})
+    if not isinstance(container, dict):
+        check.error((*path, "container"), "must be a table of docker-py run options")
+        container = {}
+    check_container(check, container, (*path, "container"))
+    use_inputs = check.strings(raw, "use_inputs", path, allow_single=False)
+    for name in use_inputs:
+        if name not in inputs:
+            check.error((*path, "use_inputs"), f"no input named {name!r} (declare it under [inputs.{name}])")
+        elif inputs[name].kind != "options":
+            check.error((*path, "use_inputs"), f"input {name!r} is of kind {inputs[name].kind!r}, not 'options'")
+    runner = check.text(raw, "runner", path) or "container"
+    if runner not in RUNNERS:
+        check.error((*path, "runner"), f"unknown runner {runner!r}; known: {', '.join(RUNNERS)}")
+    uses = check.strings(raw, "uses", path, allow_single=False)
+    for use in uses:
+        if use not in USES:
+            check.error((*path, "uses"), f"unknown {use!r}; known: {', '.join(USES)}")
+    if runner == "host":
+        for key in ("image", "container", "start_error", "use_inputs", "control"):
+            if key in raw:
+                check.error(
+                    (*path, key), "a runner = 'host' case starts no container; its controls are control = true steps"
+                )
+    known = set(inputs) | (TRUST_PLACEHOLDERS if uses else set())
+    for name in placeholders({k: v for k, v in raw.items() if k != "parametrize"}):
+        if name not in known:
+            check.error(path, f"${{{name}}} is neither an input nor a parametrize key")
+
+    start_error = check.strings(raw, "start_error", path)
+    steps = parse_steps(check, raw.get("step"), (*path, "step"), timeout, host=runner == "host")
+    if start_error and steps:
+        check.error((*path, "start_error"), "a case that must fail to start cannot also have steps")
+    # Judge the file as written, not what survived validation: an invalid step already has its own problem.
+    written = [s for s in raw.get("step", []) if isinstance(s, dict)] if isinstance(raw.get("step"), list) else []
+    if not start_error and not steps and not raw.get("step"):
+        check.error((*path, "step"), "a case needs at least one [[case.step]] (or start_error)")
+
+    control = None
+    if "control" in raw:
+        control = parse_control(check, raw["control"], (*path, "control"), timeout)
+    no_control_reason = check.text(raw, "no_control_reason", path) or ""
+    has_control = "control" in raw or any(s.get("control") is True for s in written)
+    if not has_control and not no_control_reason:
+        check.error(
+            path,
+            "no control: add a step with control = true (the same container doing the allowed thing) "
+            "or a [case.control] run under the permissive setting, so a broken container cannot pass; "
+            "or say why none applies in no_control_reason",
+        )
+    tags = _tags(check, raw, path)
+    requires = _requires(check, raw, path)
+    if len(check.problems) > before:
+        return None
+    title = raw.get("title") if isinstance(raw.get("title"), str) else cid
+    return Case(
+        id=cid,
+        title=substitute(title, params, keep_unknown=True),
+        tags=tags,
+        requires=tuple(dict.fromkeys((*requires, *implied_requirements(container), *(["trust-lab"] if uses else [])))),
+        image=image,
+        container=container,
+        use_inputs=use_inputs,
+        steps=steps,
+        control=control,
+        start_error=start_error,
+        no_control_reason=no_control_reason,
+        line=check.line(path),
+        runner=runner,
+        uses=uses,
+    )
