@@ -29,6 +29,8 @@ def evidence(result: CaseResult) -> list[dict[str, Any]]:
                 "checks": [c.__dict__ for c in sr.checks],
                 "ok": sr.ok,
             }
+            if sr.step.decided:
+                row["depends_on"] = list(sr.step.decided)  # the engine facts that decided the expectation
             out.append(row)
     return out
 

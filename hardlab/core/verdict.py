@@ -66,6 +66,8 @@ def _step_lines(sr: StepResult, pad: str) -> list[str]:
     if step.kind == "exec":
         user = f" as {step.user}" if step.user else ""
         lines.append(f"{pad}  $ {step.display}{user}")
+    for note in step.decided:
+        lines.append(f"{pad}  engine facts: {note}")
     for check in sr.checks:
         mark = "ok  " if check.ok else "FAIL"
         lines.append(f"{pad}  {mark} {check.what}: expected {check.expected}; observed {check.observed}")

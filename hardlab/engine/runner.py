@@ -22,6 +22,7 @@ import requests.exceptions
 from hardlab.core.expect import evaluate, judge_start_error, output_lost
 from hardlab.core.inputs import InputError, container_for, steps_for
 from hardlab.core.results import CaseResult, Observed, RunResult
+from hardlab.core.rules import Facts, resolve_case
 from hardlab.engine import images, labels
 from hardlab.engine.client import EngineError, quiet, remove
 from hardlab.spec import DEFAULT_LIMITS, Case, Step, seccomp_text_problems, substitute
@@ -68,11 +69,16 @@ def run_case(
     owner: str,
     values: Mapping[str, Any] | None = None,
     name_prefix: str = "hardlab",
+    facts: Facts | None = None,
 ) -> CaseResult:
     """The control (if any) first, then the case itself; each in its own labelled container.
 
-    `values` are the scenario's bound inputs (hardlab.core.inputs.bind). Raises InputError for an unusable
-    input and EngineError when the engine cannot do its part (an API error or timeout mid-case included)."""
+    `values` are the scenario's bound inputs (hardlab.core.inputs.bind); `facts` the engine's (for the
+    steps' `when` rules; hardlab.core.rules). Raises InputError for an unusable input and EngineError when
+    the engine cannot do its part (an API error or timeout mid-case included)."""
+    case, skip = resolve_case(case, facts or {})
+    if skip:
+        return CaseResult(case, case.image, {}, RunResult(skip_reason=skip))
     try:
         return _run_case(client, case, base, run_id, owner, values, name_prefix)
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:

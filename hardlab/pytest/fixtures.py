@@ -9,6 +9,7 @@ import pytest
 
 from hardlab.core.inputs import InputError, bind
 from hardlab.core.records import evidence
+from hardlab.core.rules import rule_facts
 from hardlab.engine.client import connect, sweep_dead
 from hardlab.engine.probe import HostFacts
 from hardlab.engine.runner import run_case
@@ -86,7 +87,9 @@ def hardlab_case_run(request: pytest.FixtureRequest, hardlab_client: Any, hardla
         if case.runner == "host":
             result = _run_host_case(request, hardlab_client, scenario, case)
         else:
-            result = run_case(hardlab_client, case, scenario.path.parent, state.run_id, state.owner, values)
+            facts = rule_facts(hardlab_host.engine)
+            result = run_case(hardlab_client, case, scenario.path.parent, state.run_id, state.owner, values,
+                              facts=facts)  # fmt: skip
     except InputError as exc:
         return exc
     except HarnessError as exc:

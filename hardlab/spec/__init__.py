@@ -14,7 +14,8 @@ A scenario file is TOML:
 
 Modules: `model` (the dataclasses), `scenario` (load), `steps` (steps and expectations), `container`
 (the option allow-list), `seccomp` (profiles), `placeholders` (`${name}`), `checker` (problem collection,
-shared with course files), `vocabulary` (feature, errno and input-kind names), `caps`, `tomlpos`.
+shared with course files), `vocabulary` (feature, errno and input-kind names), `caps`, `tomlpos`,
+`facts` (the engine facts a `when` rule may test).
 """
 
 from hardlab.spec.checker import Checker, ScenarioError, display_path, toml_error_line
@@ -25,11 +26,13 @@ from hardlab.spec.container import (
     container_problems,
     implied_requirements,
 )
+from hardlab.spec.facts import FACTS, VersionRange, parse_range, version_tuple
 from hardlab.spec.model import (
     Case,
     CliStep,
     ControlRun,
     Expectation,
+    FactRule,
     HostAction,
     Input,
     NotaryStep,
@@ -50,6 +53,7 @@ __all__ = [
     "DEFAULT_LIMITS",
     "DEFAULT_TIMEOUT",
     "ERRNO_NAMES",
+    "FACTS",
     "FEATURES",
     "INPUT_KINDS",
     "LAB_IMAGE_PREFIX",
@@ -64,6 +68,7 @@ __all__ = [
     "CliStep",
     "ControlRun",
     "Expectation",
+    "FactRule",
     "HostAction",
     "Input",
     "NotaryStep",
@@ -73,14 +78,17 @@ __all__ = [
     "ScenarioError",
     "SkipWhen",
     "Step",
+    "VersionRange",
     "check_container",
     "container_problems",
     "display_path",
     "implied_requirements",
     "load",
+    "parse_range",
     "placeholders",
     "seccomp_problems",
     "seccomp_text_problems",
     "substitute",
     "toml_error_line",
+    "version_tuple",
 ]

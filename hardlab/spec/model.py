@@ -103,6 +103,21 @@ HostAction: TypeAlias = CliStep | PushStep | NotaryStep | ScanStep
 
 
 @dataclass(frozen=True)
+class FactRule:
+    """`[[...step.when]]`: on an engine whose facts meet every condition, the step expects `expect` in place
+    of the keys it names (`replaces`), or the case skips with `skip`. `reference` says which change made
+    the engine behave so. `cases` limits the rule to some of a parametrized case's rows (by case id)."""
+
+    conditions: tuple[tuple[str, str], ...]  # (fact, condition as written), e.g. ("engine", ">=23.0")
+    expect: Expectation
+    replaces: tuple[str, ...]  # the expectation keys the rule sets, as written (errno, cap_eff, ...)
+    skip: str
+    reference: str
+    cases: tuple[str, ...] = ()
+    line: int | None = None
+
+
+@dataclass(frozen=True)
 class Step:
     name: str
     kind: str  # "exec" or "wait" (container steps); "cli", "push", "notary" or "scan" (host steps)
@@ -114,6 +129,8 @@ class Step:
     skip_when: SkipWhen | None
     line: int | None
     host: HostAction | None = None  # what a host step does; None for a container step
+    when: tuple[FactRule, ...] = ()  # engine-dependent expectations, first match wins
+    decided: tuple[str, ...] = ()  # which engine facts decided the expectation (set by hardlab.core.rules)
 
     @property
     def display(self) -> str:

@@ -4,6 +4,7 @@ inputs). Every problem is reported with file, line and key path; all problems of
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import re
 import sys
@@ -14,7 +15,7 @@ from typing import Any
 from hardlab.errors import Problem
 from hardlab.spec.checker import Checker, ScenarioError, display_path, toml_error_line
 from hardlab.spec.container import check_container, implied_requirements
-from hardlab.spec.model import Case, Input, Scenario
+from hardlab.spec.model import Case, Input, Scenario, Step
 from hardlab.spec.placeholders import TRUST_PLACEHOLDERS, placeholders, substitute
 from hardlab.spec.seccomp import seccomp_problems
 from hardlab.spec.steps import parse_control, parse_steps
@@ -98,6 +99,7 @@ def _scenario(data: dict[str, Any], path: Path, check: Checker) -> Scenario | No
             check.error(cpath, "must be a table")
             continue
         check.keys(raw, cpath, CASE_KEYS)
+        built: list[Case] = []
         for expanded, params in _parametrize(check, raw, cpath):
             merged = _merge(defaults, expanded)
             case = _case(check, merged, cpath, inputs, params)
@@ -106,7 +108,8 @@ def _scenario(data: dict[str, Any], path: Path, check: Checker) -> Scenario | No
             if case.id in seen:
                 check.error((*cpath, "id"), f"duplicate case id {case.id!r} (first at {format_path(seen[case.id])})")
             seen[case.id] = cpath
-            cases.append(case)
+            built.append(case)
+        cases += _rules_for_rows(check, built)
     return Scenario(
         path=path,
         id=sid,
@@ -120,6 +123,33 @@ def _scenario(data: dict[str, Any], path: Path, check: Checker) -> Scenario | No
         cases=tuple(cases),
         line=check.line(("scenario",)),
     )
+
+
+def _rules_for_rows(check: Checker, built: list[Case]) -> list[Case]:
+    """Each row of a parametrized case keeps the rules meant for it (`cases = [...]` names rows by case id);
+    a rule naming a row that does not exist is a problem (a typo would silently drop the rule)."""
+    ids = {c.id for c in built}
+    named = {(case_id, rule.line) for c in built for s in _all_steps(c) for rule in s.when for case_id in rule.cases}
+    for case_id, line in sorted(named, key=lambda x: (x[1] or 0, x[0])):
+        if case_id not in ids:
+            near = difflib.get_close_matches(case_id, sorted(ids), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else f" (this case's ids: {', '.join(sorted(ids))})"
+            check.problems.append(Problem(check.file, line, "when.cases", f"no case {case_id!r}{hint}"))
+
+    def keep(steps: tuple[Step, ...], case_id: str) -> tuple[Step, ...]:
+        return tuple(
+            dataclasses.replace(s, when=tuple(r for r in s.when if not r.cases or case_id in r.cases)) for s in steps
+        )
+
+    out = []
+    for c in built:
+        control = c.control and dataclasses.replace(c.control, steps=keep(c.control.steps, c.id))
+        out.append(dataclasses.replace(c, steps=keep(c.steps, c.id), control=control))
+    return out
+
+
+def _all_steps(case: Case) -> tuple[Step, ...]:
+    return (*case.steps, *(case.control.steps if case.control else ()))
 
 
 def _tags(check: Checker, table: Mapping[str, Any], path: KeyPath) -> tuple[str, ...]:

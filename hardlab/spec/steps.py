@@ -9,10 +9,12 @@ from typing import Any
 from hardlab.spec import caps as capsmod
 from hardlab.spec.checker import Checker
 from hardlab.spec.container import check_container
+from hardlab.spec.facts import FACTS, parse_range
 from hardlab.spec.model import (
     CliStep,
     ControlRun,
     Expectation,
+    FactRule,
     HostAction,
     NotaryStep,
     PushStep,
@@ -33,7 +35,8 @@ STEP_EXPECT_KEYS = (
     "stderr_not_contains", "stderr_matches", "output_contains", "proc_status", "cap_eff", "cap_prm",
     "cap_bnd", "cap_inh", "cap_amb", "errno", "errno_not", "oom_killed",
 )  # fmt: skip
-STEP_KEYS = {"name", "user", "timeout", "control", "skip_when", *STEP_COMMAND_KEYS, *STEP_EXPECT_KEYS}
+STEP_KEYS = {"name", "user", "timeout", "control", "skip_when", "when", *STEP_COMMAND_KEYS, *STEP_EXPECT_KEYS}
+RULE_KEYS = {"skip", "reference", "cases", *FACTS, *STEP_EXPECT_KEYS}
 HOST_STEP_KEYS = {"name", "timeout", "control", *HOST_COMMAND_KEYS, *HOST_STEP_OPTIONS, *STEP_EXPECT_KEYS}
 CAP_FIELDS = {"cap_eff": "CapEff", "cap_prm": "CapPrm", "cap_bnd": "CapBnd", "cap_inh": "CapInh", "cap_amb": "CapAmb"}
 PUSH_KEYS: dict[str, tuple[type, ...]] = {"ref": (str,), "variant": (str,), "signed": (bool,)}
@@ -205,6 +208,7 @@ def _step(check: Checker, raw: dict[str, Any], path: KeyPath, timeout: float, ho
     control = check.typed(raw, "control", path, (bool,), "true/false") or False
     user = check.typed(raw, "user", path, (str, int), "a user name or uid")
     step_timeout = check.timeout(raw, path, timeout)
+    rules = parse_rules(check, raw.get("when"), (*path, "when"), kind)
     if len(check.problems) > before or exp is None:
         return None
     name = raw["name"] if isinstance(raw.get("name"), str) else ""
@@ -220,7 +224,73 @@ def _step(check: Checker, raw: dict[str, Any], path: KeyPath, timeout: float, ho
         expect=exp,
         skip_when=skip_when,
         line=check.line(path),
+        when=rules,
     )
+
+
+def parse_rules(check: Checker, raw: Any, path: KeyPath, kind: str) -> tuple[FactRule, ...]:
+    """`[[...step.when]]`: engine-dependent expectations. Each names facts with conditions, a `reference`
+    (the change that made engines differ), and either expectation keys that replace the step's or `skip`."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        check.error(path, "must be an array of tables ([[case.step.when]])")
+        return ()
+    out = []
+    for n, rule in enumerate(raw):
+        rpath: KeyPath = (*path, n)
+        if not isinstance(rule, dict):
+            check.error(rpath, "must be a table")
+            continue
+        before = len(check.problems)
+        check.keys(rule, rpath, RULE_KEYS)
+        conditions = [(fact, _condition(check, rule, fact, rpath)) for fact in FACTS if fact in rule]
+        if not conditions:
+            check.error(rpath, f"a rule needs at least one engine fact to test: {', '.join(FACTS)}")
+        reference = check.text(rule, "reference", rpath, required=True) or ""
+        skip = check.text(rule, "skip", rpath) or ""
+        replaces = tuple(k for k in STEP_EXPECT_KEYS if k in rule)
+        if bool(skip) == bool(replaces):
+            check.error(rpath, "a rule either replaces expectation keys (errno = ..., cap_eff = ...) or skips "
+                               "with a reason (skip = '...'), not both and not neither")  # fmt: skip
+        exp = _expectation(check, {k: rule[k] for k in replaces}, rpath, kind)
+        cases = check.strings(rule, "cases", rpath)
+        if len(check.problems) == before and exp is not None:
+            out.append(FactRule(tuple((f, c) for f, c in conditions if c is not None), exp, replaces, skip,
+                                reference, cases, check.line(rpath)))  # fmt: skip
+    return tuple(out)
+
+
+def _condition(check: Checker, rule: dict[str, Any], fact: str, path: KeyPath) -> str | None:
+    """A fact's condition as text: a version range, names joined by '|', or a value."""
+    kind, _ = FACTS[fact]
+    value = rule[fact]
+    where = (*path, fact)
+    if kind == "version":
+        if not isinstance(value, str):
+            check.error(where, f"expected a version range such as '>=23.0', got {value!r}")
+            return None
+        try:
+            parse_range(value)
+        except ValueError as exc:
+            check.error(where, str(exc))
+            return None
+        return value
+    if kind == "name":
+        names = [value] if isinstance(value, str) else value
+        if not isinstance(names, list) or not names or not all(isinstance(v, str) and v for v in names):
+            check.error(where, f"expected a name or a list of names (e.g. 'crun' or ['runc', 'crun']), got {value!r}")
+            return None
+        return "|".join(names)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            check.error(where, f"expected true/false, got {value!r}")
+            return None
+        return "true" if value else "false"
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        check.error(where, f"expected a value such as '2', got {value!r}")
+        return None
+    return str(value)
 
 
 def _expectation(check: Checker, raw: dict[str, Any], path: KeyPath, kind: str) -> Expectation | None:
