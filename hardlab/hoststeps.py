@@ -15,7 +15,8 @@ from typing import Any
 from hardlab.core import expect
 from hardlab.scan import run as scan
 from hardlab.spec import schema
-from hardlab.trust.lab import TrustLab, _fill
+from hardlab.trust.lab import TrustLab
+from hardlab.trust.placeholders import fill
 
 
 def kind_of(step: Mapping[str, Any]) -> str:
@@ -38,7 +39,7 @@ def run_trust_step(lab: TrustLab, values: Mapping[str, str], raw: Mapping[str, A
         )
         return expect.Observed(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
     if kind == "push":
-        spec = {k: _fill(v, dict(values)) if isinstance(v, str) else v for k, v in raw["push"].items()}
+        spec = {k: fill(v, dict(values)) if isinstance(v, str) else v for k, v in raw["push"].items()}
         lab.make_image(spec["ref"], spec.get("variant", "default"))
         args = ["push", spec["ref"]] if spec.get("signed", True) else ["push", "--disable-content-trust", spec["ref"]]
         proc = lab.docker(*args, trust=bool(spec.get("signed", True)))

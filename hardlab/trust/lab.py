@@ -32,6 +32,7 @@ from pathlib import Path
 
 from hardlab.errors import HarnessError
 from hardlab.system.locks import file_lock
+from hardlab.trust.placeholders import fill
 
 HOST = "127.0.0.1"
 PACKAGES = {"docker-registry": "docker-registry", "notary-server": "notary", "openssl": "openssl"}
@@ -41,15 +42,6 @@ READY_TIMEOUT_S = 15.0
 
 class TrustUnavailable(HarnessError):
     """The host cannot run the lab (missing binary, not root to install it); the text says which."""
-
-
-def _fill(text: str, values: dict[str, str]) -> str:
-    def one(m: re.Match[str]) -> str:
-        if m.group(1) not in values:
-            raise KeyError(f"unknown placeholder ${{{m.group(1)}}}; known: {', '.join(sorted(values))}")
-        return values[m.group(1)]
-
-    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", one, text)
 
 
 def state_root() -> Path:
@@ -303,7 +295,7 @@ class TrustLab:
         """A scenario's CLI step: `${name}` placeholders filled from `values`; `client` names the machine:
         "default" (the one that pushed), "fresh" (a new DOCKER_CONFIG each time: no cached trust data)
         or any other name (a DOCKER_CONFIG kept under that name for the lab's lifetime)."""
-        filled = [_fill(arg, values) for arg in argv]
+        filled = [fill(arg, values) for arg in argv]
         if filled[:1] == ["docker"]:
             filled = filled[1:]
         if client == "default":
