@@ -14,6 +14,7 @@ from typing import Any
 
 from hardlab.core import expect
 from hardlab.scan import run as scan
+from hardlab.scan.lab import resolve_target
 from hardlab.spec import schema
 from hardlab.trust.lab import TrustLab
 from hardlab.trust.placeholders import fill
@@ -50,41 +51,21 @@ def run_trust_step(lab: TrustLab, values: Mapping[str, str], raw: Mapping[str, A
     raise ValueError(f"step kind {kind!r} ({raw[kind]!r}) is not a trust-lab step")
 
 
-def resolve_target(target: str, client: Any = None) -> str:
-    """`lab:NAME` -> the built lab image; `lab:tools-slim` -> the slim variant; anything else unchanged."""
-    if not target.startswith("lab:"):
-        return target
-    from hardlab.engine import images
-    from hardlab.engine.runner import connect
-    from hardlab.scan.lab import ensure_slim
-
-    client = client or connect()
-    if target == "lab:tools-slim":
-        return ensure_slim(client, images.ensure(client, "lab:tools"))
-    return images.ensure(client, target)
-
-
 def run_scan_step(
     raw: Mapping[str, Any], base_dir: Path, client: Any = None, report_dir: str | Path | None = None
 ) -> expect.Observed:
     """`hardlab scan` for one step; the feed path is relative to the scenario file's folder."""
     started = time.monotonic()
     spec = raw["scan"]
-    argv = [
+    done = scan.run_scan(
         resolve_target(str(spec["target"]), client),
-        "--feed",
-        str((base_dir / spec["feed"]).resolve()),
-        "--severity",
-        str(spec.get("severity", "High")),
-        "--threshold",
-        str(spec.get("threshold", 0)),
-        "--backend",
-        str(spec.get("backend", "builtin")),
-    ]
-    if report_dir is not None:
-        argv += ["--report-dir", str(report_dir)]
-    code, out, err = scan.run_cli(argv)
-    return expect.Observed(code, out, err, time.monotonic() - started)
+        (base_dir / spec["feed"]).resolve(),
+        severity=str(spec.get("severity", "High")),
+        threshold=int(spec.get("threshold", 0)),
+        backend=str(spec.get("backend", "builtin")),
+        report_dir=report_dir,
+    )
+    return expect.Observed(done.exit_code, done.text, done.error, time.monotonic() - started)
 
 
 def run_host_case(

@@ -87,3 +87,16 @@ def ensure_slim(client: Any, base: str) -> str:
                     with contextlib.suppress(docker.errors.APIError):
                         client.images.remove(old_tag)
     return tag
+
+
+def resolve_target(target: str, client: Any = None) -> str:
+    """`lab:NAME` -> the built lab image; `lab:tools-slim` -> the slim variant; anything else unchanged."""
+    if not target.startswith("lab:"):
+        return target
+    from hardlab.engine import images
+    from hardlab.engine.runner import connect
+
+    client = client or connect()
+    if target == "lab:tools-slim":
+        return ensure_slim(client, images.ensure(client, "lab:tools"))
+    return images.ensure(client, target)
