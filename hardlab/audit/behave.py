@@ -160,8 +160,10 @@ def content_trust_pull(
     it (`env`, default the process environment, then /etc/environment). The lab is stopped in every case."""
     from hardlab.audit.checks import CliRun, client_trust, trust_pull_verdict
     from hardlab.trust import lab as trust
+    from hardlab.trust import tools
+    from hardlab.trust.repos import seed
 
-    why_not = trust.unavailable_reason()
+    why_not = tools.unavailable_reason()
     if why_not is not None:
         return Outcome.missing("trust-lab", f"the content-trust lab cannot run here: {why_not}")
     if not target.local:
@@ -173,11 +175,11 @@ def content_trust_pull(
     setting = client_trust(dict(os.environ if env is None else env), etc_text)
     try:
         lab = trust.launch()
-    except trust.TrustUnavailable as exc:
+    except tools.TrustUnavailable as exc:
         return Outcome.missing("trust-lab", f"the content-trust lab cannot run here: {exc}")
     try:
         _pin_engine(lab, target.url)  # seed, pulls and the image cleanup all go to the audited engine
-        repos = trust.seed(lab)
+        repos = seed(lab)
         cli = os.environ.get("HARDLAB_DOCKER_CLI", "docker")
 
         def pull(ref: str) -> CliRun:

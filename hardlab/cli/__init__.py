@@ -12,7 +12,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("hardlab.engine.probe", "show what this host's engine and kernel can enforce"),
     "images": ("hardlab.engine.images", "build the offline lab images (cached)"),
     "vm": ("hardlab.vm.machine", "disposable lab VM with AppArmor: up | run | down | status"),
-    "trust": ("hardlab.trust.lab", "content-trust lab on loopback: up | down"),
+    "trust": ("hardlab.cli.trust", "content-trust lab on loopback: up | down"),
     "scan": ("hardlab.cli.scan", "scan an image's packages against an offline advisory feed"),
     "grade": ("hardlab.grading.run", "grade students' submissions against a course file"),
     "audit": ("hardlab.audit.run", "nightly host-hardening audit of one or more engines"),

@@ -155,7 +155,7 @@ def probe(client: Any, privileged_probe: bool = True, local: bool | None = None)
     else:
         f["kernel-config"] = Feature(False, "the engine is remote; its kernel config cannot be read from here")
         f["user-namespaces"] = Feature(True, "assumed on a remote engine (checked by the scenario's control)")
-    from hardlab.trust.lab import unavailable_reason
+    from hardlab.trust.tools import unavailable_reason
 
     why_not = unavailable_reason()
     f["trust-lab"] = Feature(why_not is None, why_not or "docker CLI present; registry and notary can run on loopback")

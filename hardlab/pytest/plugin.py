@@ -206,7 +206,7 @@ def _run_host_case(request: pytest.FixtureRequest, client: Any, scenario: Any, c
 
     lab, values = None, {}
     if "trust-lab:own" in case.uses:  # a case that stops a server gets a lab of its own
-        from hardlab.trust.lab import seed
+        from hardlab.trust.repos import seed
 
         lab = request.getfixturevalue("fresh_trust_lab")
         values = seed(lab).placeholders(lab)

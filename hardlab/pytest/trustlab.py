@@ -1,6 +1,7 @@
 """pytest plugin: the content-trust lab (registry + notary on loopback) as fixtures.
 
-Register from the root conftest.py (`pytest_plugins = ["fixtures.trust"]`) or with `-p fixtures.trust`.
+Register from the root conftest.py (`pytest_plugins = ["hardlab.pytest.trustlab"]`) or with
+`-p hardlab.pytest.trustlab`.
 `trust_lab` is one lab per session (per xdist worker: free ports keep workers apart); `trust_repos` pushes
 the lab's images once: a signed tag, an unsigned tag and a repository that never had trust data.
 """
@@ -12,7 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from hardlab.trust.lab import Pushed, TrustLab, TrustRepos, TrustUnavailable, launch, push, seed, start_lab, sweep_dead
+from hardlab.trust.lab import TrustLab, launch, start_lab, sweep_dead
+from hardlab.trust.repos import Pushed, TrustRepos, push, seed
+from hardlab.trust.tools import TrustUnavailable
 
 
 def _engine_answers() -> str | None:

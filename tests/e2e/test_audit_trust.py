@@ -14,6 +14,7 @@ from hardlab.audit.model import judge
 from hardlab.audit.profile import HostProfile
 from hardlab.audit.targets import DEFAULT_URL, Target
 from hardlab.trust import lab as trust
+from hardlab.trust.tools import unavailable_reason
 
 HARDENED = HostProfile(name="hardened", require=frozenset({"content-trust"}))
 REFUSAL = '"No valid trust data for unsigned"'
@@ -30,7 +31,7 @@ def _engine_url() -> str:
 
 @pytest.fixture
 def target(monkeypatch: pytest.MonkeyPatch) -> Target:
-    why_not = trust.unavailable_reason()
+    why_not = unavailable_reason()
     if why_not is not None:
         pytest.skip(why_not)
     url = _engine_url()

@@ -11,7 +11,8 @@ import urllib.request
 
 import pytest
 
-from hardlab.trust.lab import TrustLab, TrustRepos, push
+from hardlab.trust.lab import TrustLab
+from hardlab.trust.repos import TrustRepos, push
 
 # The lead registers fixtures.trust from conftest.py; naming it here keeps this file runnable on its own.
 pytest_plugins = ["hardlab.pytest.trustlab"]
