@@ -11,7 +11,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("hardlab.cli.run", "list scenarios, their cases and tags"),
     "doctor": ("hardlab.engine.probe", "show what this host's engine and kernel can enforce"),
     "images": ("hardlab.engine.images", "build the offline lab images (cached)"),
-    "vm": ("hardlab.vm.machine", "disposable lab VM with AppArmor: up | run | down | status"),
+    "vm": ("hardlab.cli.vm", "disposable lab VM with AppArmor: up | run | down | status"),
     "trust": ("hardlab.cli.trust", "content-trust lab on loopback: up | down"),
     "scan": ("hardlab.cli.scan", "scan an image's packages against an offline advisory feed"),
     "grade": ("hardlab.grading.run", "grade students' submissions against a course file"),
