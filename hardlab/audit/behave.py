@@ -159,11 +159,12 @@ def content_trust_pull(
     then `docker pull` of each through the target engine with DOCKER_CONTENT_TRUST exactly as this host sets
     it (`env`, default the process environment, then /etc/environment). The lab is stopped in every case."""
     from hardlab.audit.checks import CliRun, client_trust, trust_pull_verdict
+    from hardlab.system import labtools
     from hardlab.trust import lab as trust
     from hardlab.trust import tools
     from hardlab.trust.repos import seed
 
-    why_not = tools.unavailable_reason()
+    why_not = labtools.trust_lab_unavailable()
     if why_not is not None:
         return Outcome.missing("trust-lab", f"the content-trust lab cannot run here: {why_not}")
     if not target.local:

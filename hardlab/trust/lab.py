@@ -23,10 +23,11 @@ from pathlib import Path
 
 from hardlab import config
 from hardlab.system import processes
+from hardlab.system.labtools import BUSYBOX
 from hardlab.trust import servers
 from hardlab.trust.placeholders import fill
 from hardlab.trust.tls import make_tls
-from hardlab.trust.tools import BUSYBOX, ensure_tools
+from hardlab.trust.tools import ensure_tools
 
 
 def state_root() -> Path:

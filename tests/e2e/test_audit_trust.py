@@ -13,8 +13,8 @@ from hardlab.audit import behave as audit_behave
 from hardlab.audit.model import judge
 from hardlab.audit.profile import HostProfile
 from hardlab.audit.targets import DEFAULT_URL, Target
+from hardlab.system.labtools import trust_lab_unavailable
 from hardlab.trust import lab as trust
-from hardlab.trust.tools import unavailable_reason
 
 HARDENED = HostProfile(name="hardened", require=frozenset({"content-trust"}))
 REFUSAL = '"No valid trust data for unsigned"'
@@ -31,7 +31,7 @@ def _engine_url() -> str:
 
 @pytest.fixture
 def target(monkeypatch: pytest.MonkeyPatch) -> Target:
-    why_not = unavailable_reason()
+    why_not = trust_lab_unavailable()
     if why_not is not None:
         pytest.skip(why_not)
     url = _engine_url()

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from hardlab.cli import trust as trust_cli
+from hardlab.system.labtools import trust_lab_unavailable
 from hardlab.system.processes import is_ours, stop
 from hardlab.trust import lab as trust
 from hardlab.trust import tools
@@ -27,7 +28,7 @@ def _alive(pid: int, marker: str) -> bool:
 
 @pytest.fixture(autouse=True)
 def _needs_tools() -> None:
-    reason = tools.unavailable_reason()
+    reason = trust_lab_unavailable()
     if reason:
         pytest.skip(reason)
 
@@ -128,7 +129,7 @@ def test_missing_packages_not_root_skips_with_the_package_names(
     (tmp_path / "docker").chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))  # docker CLI present, registry/notary/openssl not
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    reason = tools.unavailable_reason()
+    reason = trust_lab_unavailable()
     assert reason and "docker-registry" in reason and "notary" in reason and "not root" in reason
     with pytest.raises(tools.TrustUnavailable, match="sudo apt-get install docker-registry notary"):
         tools.ensure_tools()
