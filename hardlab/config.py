@@ -32,6 +32,10 @@ SETTINGS: dict[str, str] = {
     "HARDLAB_VM_CPUS": "VM CPUs (default 2)",
     "HARDLAB_VM_MEMORY_MB": "VM memory in MiB (default 3072)",
     "HARDLAB_VM_DATA_DISK": "0 to boot the VM without its persistent engine data disk",
+    "HARDLAB_VM_DISK_SIZE": "size of the VM's root disk image, read by the VM recipe's build.sh (default 6G)",
+    "HARDLAB_ORIGIN": "set to vm in every job the lab VM runs: where the results come from",
+    "HARDLAB_VM_RUN": "set in every job the lab VM runs: the id of that job's run",
+    "HARDLAB_REGISTRY": "printed by `hardlab trust up` for the user's shell: the lab registry's host:port",
 }
 
 

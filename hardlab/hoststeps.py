@@ -14,8 +14,10 @@ from typing import Any
 
 from hardlab.core import expect
 from hardlab.scan import run as scan
+from hardlab.scan.lab import resolve_target
 from hardlab.spec import Case, CliStep, HostAction, NotaryStep, PushStep, ScanStep
-from hardlab.trust.lab import TrustLab, _fill
+from hardlab.trust.lab import TrustLab
+from hardlab.trust.placeholders import fill
 
 
 def run_trust_step(lab: TrustLab, values: Mapping[str, str], action: HostAction) -> expect.Observed:
@@ -31,7 +33,7 @@ def run_trust_step(lab: TrustLab, values: Mapping[str, str], action: HostAction)
         )
         return expect.Observed(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
     if isinstance(action, PushStep):
-        ref, variant = _fill(action.ref, dict(values)), _fill(action.variant, dict(values))
+        ref, variant = fill(action.ref, dict(values)), fill(action.variant, dict(values))
         lab.make_image(ref, variant)
         args = ["push", ref] if action.signed else ["push", "--disable-content-trust", ref]
         proc = lab.docker(*args, trust=action.signed)
@@ -42,40 +44,20 @@ def run_trust_step(lab: TrustLab, values: Mapping[str, str], action: HostAction)
     raise ValueError(f"step {action.display!r} is not a trust-lab step")
 
 
-def resolve_target(target: str, client: Any = None) -> str:
-    """`lab:NAME` -> the built lab image; `lab:tools-slim` -> the slim variant; anything else unchanged."""
-    if not target.startswith("lab:"):
-        return target
-    from hardlab.engine import images
-    from hardlab.engine.client import connect
-    from hardlab.scan.lab import ensure_slim
-
-    client = client or connect()
-    if target == "lab:tools-slim":
-        return ensure_slim(client, images.ensure(client, "lab:tools"))
-    return images.ensure(client, target)
-
-
 def run_scan_step(
     step: ScanStep, base_dir: Path, client: Any = None, report_dir: str | Path | None = None
 ) -> expect.Observed:
     """`hardlab scan` for one step; the feed path is relative to the scenario file's folder."""
     started = time.monotonic()
-    argv = [
+    done = scan.run_scan(
         resolve_target(step.target, client),
-        "--feed",
-        str((base_dir / step.feed).resolve()),
-        "--severity",
-        step.severity,
-        "--threshold",
-        str(step.threshold),
-        "--backend",
-        step.backend,
-    ]
-    if report_dir is not None:
-        argv += ["--report-dir", str(report_dir)]
-    code, out, err = scan.run_cli(argv)
-    return expect.Observed(code, out, err, time.monotonic() - started)
+        (base_dir / step.feed).resolve(),
+        severity=step.severity,
+        threshold=step.threshold,
+        backend=step.backend,
+        report_dir=report_dir,
+    )
+    return expect.Observed(done.exit_code, done.text, done.error, time.monotonic() - started)
 
 
 def run_host_case(case: Case, base_dir: Path, client: Any, lab: TrustLab | None, values: Mapping[str, str]) -> Any:
@@ -95,16 +77,3 @@ def run_host_case(case: Case, base_dir: Path, client: Any, lab: TrustLab | None,
             seen = run_trust_step(lab, values, step.host)
         run.steps.append(expect.evaluate(step, seen))
     return CaseResult(case, "(host)", {}, run)
-
-
-def host_facts(client: Any, **probe_options: Any) -> Any:
-    """What this host can enforce (the engine probe) plus what host steps need: the content-trust lab."""
-    from hardlab.engine.probe import Feature, probe
-    from hardlab.trust.lab import unavailable_reason
-
-    facts = probe(client, **probe_options)
-    why_not = unavailable_reason()
-    facts.features["trust-lab"] = Feature(
-        why_not is None, why_not or "docker CLI present; registry and notary can run on loopback"
-    )
-    return facts

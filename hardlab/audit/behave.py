@@ -51,9 +51,9 @@ def load_pack(folder: Path = PACK) -> list[Behaviour]:
 
 def features(client: Any, target: Target) -> dict[str, tuple[bool, str]]:
     """The spine's host probe, corrected for this target (the probe reads DOCKER_HOST, not our client)."""
-    from hardlab.hoststeps import host_facts
+    from hardlab.engine.probe import probe
 
-    facts = host_facts(client, privileged_probe=False)
+    facts = probe(client, privileged_probe=False)
     out = {name: (f.ok, f.evidence) for name, f in facts.features.items()}
     out["local-engine"] = (target.local, f"{target.url} is {'a socket on this machine' if target.local else 'remote'}")
     return out
@@ -154,9 +154,12 @@ def content_trust_pull(
     then `docker pull` of each through the target engine with DOCKER_CONTENT_TRUST exactly as this host sets
     it (`env`, default the process environment, then /etc/environment). The lab is stopped in every case."""
     from hardlab.audit.checks.trust import CliRun, client_trust, trust_pull_verdict
+    from hardlab.system import labtools
     from hardlab.trust import lab as trust
+    from hardlab.trust import tools
+    from hardlab.trust.repos import seed
 
-    why_not = trust.unavailable_reason()
+    why_not = labtools.trust_lab_unavailable()
     if why_not is not None:
         return Outcome.missing("trust-lab", f"the content-trust lab cannot run here: {why_not}")
     if not target.local:
@@ -168,11 +171,11 @@ def content_trust_pull(
     setting = client_trust(dict(os.environ if env is None else env), etc_text)
     try:
         lab = trust.launch()
-    except trust.TrustUnavailable as exc:
+    except tools.TrustUnavailable as exc:
         return Outcome.missing("trust-lab", f"the content-trust lab cannot run here: {exc}")
     try:
         _pin_engine(lab, target.url)  # seed, pulls and the image cleanup all go to the audited engine
-        repos = trust.seed(lab)
+        repos = seed(lab)
         cli = os.environ.get("HARDLAB_DOCKER_CLI", "docker")
 
         def pull(ref: str) -> CliRun:

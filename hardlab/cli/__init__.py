@@ -12,9 +12,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("hardlab.cli.list", "list scenarios, their cases and tags"),
     "doctor": ("hardlab.cli.doctor", "show what this host's engine and kernel can enforce"),
     "images": ("hardlab.cli.images", "build the offline lab images (cached)"),
-    "vm": ("hardlab.vm.machine", "disposable lab VM with AppArmor: up | run | down | status"),
-    "trust": ("hardlab.trust.lab", "content-trust lab on loopback: up | down"),
-    "scan": ("hardlab.scan.run", "scan an image's packages against an offline advisory feed"),
+    "vm": ("hardlab.cli.vm", "disposable lab VM with AppArmor: up | run | down | status"),
+    "trust": ("hardlab.cli.trust", "content-trust lab on loopback: up | down"),
+    "scan": ("hardlab.cli.scan", "scan an image's packages against an offline advisory feed"),
     "grade": ("hardlab.cli.grade", "grade students' submissions against a course file"),
     "audit": ("hardlab.cli.audit", "nightly host-hardening audit of one or more engines"),
 }

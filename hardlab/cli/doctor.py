@@ -8,8 +8,7 @@ from pathlib import Path
 
 from hardlab import spec
 from hardlab.engine.client import EngineError, connect
-from hardlab.engine.probe import render
-from hardlab.hoststeps import host_facts
+from hardlab.engine.probe import probe, render
 
 
 def main(argv: list[str]) -> int:
@@ -18,7 +17,7 @@ def main(argv: list[str]) -> int:
     paths = [a for a in argv if not a.startswith("-")] or ["scenarios"]
     try:
         client = connect()
-        facts = host_facts(client)
+        facts = probe(client)
     except EngineError as exc:
         print(f"hardlab doctor: {exc}", file=sys.stderr)
         return 2

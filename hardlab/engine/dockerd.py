@@ -24,6 +24,7 @@ from typing import Any
 
 from hardlab.engine import labels
 from hardlab.errors import HarnessError
+from hardlab.system import processes
 
 STATE = Path(tempfile.gettempdir()) / "hardlab-dockerd"  # one folder per engine; short paths (socket < 108 chars)
 BRIDGE_PREFIX = "hlbr"
@@ -162,43 +163,15 @@ def _pid_from_file(pidfile: Path) -> int:
         return 0
 
 
-def _is_our_dockerd(pid: int, root: Path) -> bool:
-    """Guard against PID reuse: the process must be a dockerd whose command line names our data root."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace")
-    except OSError:
-        return False
-    return "dockerd" in cmdline and str(root / "data") in cmdline
-
-
 def stop(engine: Engine, lock: Any = None, grace: float = 20.0) -> None:
     """SIGTERM (dockerd stops its containers and unmounts), then SIGKILL; remove the bridge and the roots."""
     pid = _pid_from_file(engine.pidfile) or engine.pid
-    if pid and _is_our_dockerd(pid, engine.root):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.2)
-        if _alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+    if pid:
+        # PID reuse guard: a dockerd whose command line names our data root; SIGKILL takes its children too.
+        processes.stop(pid, "dockerd", str(engine.root / "data"), grace_s=grace, group=True)
     _cleanup(engine.root, engine.bridge)
     if lock is not None:
         lock.close()
-
-
-def _alive(pid: int) -> bool:
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)  # reap our own child so it does not linger as a zombie
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
 
 
 def _cleanup(root: Path, bridge: str) -> None:

@@ -7,6 +7,8 @@ import socket
 import time
 import uuid
 
+from hardlab import config
+
 KEY = "hardlab"  # value "1" on every container, network and image hardlab makes
 IMAGE_KEY = KEY
 RUN = "hardlab.run"  # the run that made it
@@ -27,6 +29,12 @@ def for_run(run_id: str, owner_id: str, case: str = "") -> dict[str, str]:
     if case:
         out[CASE] = case[:200]
     return out
+
+
+def for_current_run() -> dict[str, str]:
+    """Labels for something this process makes outside a case: the harness's run (HARDLAB_RUN_ID) when one
+    set it, else a run of its own; owner = this process."""
+    return for_run(config.env("HARDLAB_RUN_ID") or new_run_id(), owner())
 
 
 def owner_alive(owner_id: str) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hardlab.spec import FEATURES
+from hardlab.system.labtools import trust_lab_unavailable
 
 
 @dataclass
@@ -154,6 +155,8 @@ def probe(client: Any, privileged_probe: bool = True, local: bool | None = None)
     else:
         f["kernel-config"] = Feature(False, "the engine is remote; its kernel config cannot be read from here")
         f["user-namespaces"] = Feature(True, "assumed on a remote engine (checked by the scenario's control)")
+    why_not = trust_lab_unavailable()
+    f["trust-lab"] = Feature(why_not is None, why_not or "docker CLI present; registry and notary can run on loopback")
     if privileged_probe:
         f["privileged"] = _privileged(client)
     return facts

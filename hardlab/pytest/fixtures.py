@@ -11,14 +11,14 @@ from hardlab.core.inputs import InputError, bind
 from hardlab.core.records import evidence
 from hardlab.core.rules import rule_facts
 from hardlab.engine.client import connect, sweep_dead
-from hardlab.engine.probe import HostFacts
+from hardlab.engine.probe import HostFacts, probe
 from hardlab.engine.runner import run_case
 from hardlab.errors import HarnessError
-from hardlab.hoststeps import host_facts, run_host_case
+from hardlab.hoststeps import run_host_case
 from hardlab.outcomes import HARNESS_ERROR, HOST_FEATURE_MISSING
 from hardlab.pytest.state import harness_failure, run_state
 from hardlab.system.locks import file_lock
-from hardlab.trust.lab import seed
+from hardlab.trust.repos import seed
 
 
 def engine_client(cfg: pytest.Config) -> Any:
@@ -47,7 +47,7 @@ def hardlab_host(pytestconfig: pytest.Config, hardlab_client: Any) -> HostFacts:
     with file_lock(cache.with_suffix(".lock")):
         if cache.is_file():
             return HostFacts.from_json(cache.read_text())
-        facts = host_facts(hardlab_client)
+        facts = probe(hardlab_client)
         cache.write_text(facts.to_json())
         return facts
 

@@ -12,7 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from hardlab.trust.lab import Pushed, TrustLab, TrustRepos, TrustUnavailable, launch, push, seed, start_lab, sweep_dead
+from hardlab.trust.lab import TrustLab, launch, start_lab, sweep_dead
+from hardlab.trust.repos import Pushed, TrustRepos, push, seed
+from hardlab.trust.tools import TrustUnavailable
 
 
 def _engine_answers() -> str | None:

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from hardlab.scan.feed import Severity
-from hardlab.scan.run import Finding
+from hardlab.scan.model import Finding
 
 TIMEOUT_S = 120
+BACKENDS = ("builtin", "trivy", "grype", "auto")  # builtin: hardlab's own matcher only
 
 
 def trivy_offline() -> str | None:

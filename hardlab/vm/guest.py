@@ -1,11 +1,13 @@
-"""Run inside the lab VM: report what the guest kernel and engine are, for reports/vm/guest-facts.json."""
+"""Inside the lab VM: what the guest kernel and engine are, for reports/vm/guest-facts.json.
+
+The guest job runs it as `python3 -m hardlab.cli.guest facts` (it has no `hardlab` script, only the project).
+"""
 
 from __future__ import annotations
 
 import json
 import platform
 import subprocess
-import sys
 from pathlib import Path
 
 
@@ -32,15 +34,3 @@ def facts() -> dict[str, object]:
         "cgroup_version": info.get("CgroupVersion"),
         "python": platform.python_version(),
     }
-
-
-def main(argv: list[str]) -> int:
-    if argv[:1] != ["facts"]:
-        print("usage: python3 -m hardlab.vm.guest facts", file=sys.stderr)
-        return 2
-    print(json.dumps(facts(), indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,9 +1,9 @@
-"""`hardlab vm up | run | down | status`: a disposable Debian VM with AppArmor, for what this host cannot run.
+"""The lab VM: a disposable Debian VM with AppArmor, for what this host cannot run (`hardlab vm`).
 
-The disk is built once from Debian's packages (labs/vm/build.sh) and cached, keyed by a hash of the recipe;
-every boot is pristine (qemu's snapshot=on). The guest's PID 1 (labs/vm/guest-init) starts dockerd and runs
-jobs the host drops into a 9p spool; the project itself is shared by 9p, so reports land in reports/vm/.
-qemu is tracked by a PID file and reaped on `down`, on failure and on Ctrl-C.
+The disk is built once from Debian's packages (hardlab/data/vm/build.sh) and cached, keyed by a hash of the
+recipe; every boot is pristine (qemu's snapshot=on). The guest's PID 1 (hardlab/data/vm/guest-init) starts
+dockerd and runs jobs the host drops into a 9p spool; the project itself is shared by 9p, so reports land in
+reports/vm/. qemu is tracked by a PID file and reaped on `down`, on failure and on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -24,19 +23,27 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
+from hardlab import config
 from hardlab.errors import HarnessError
+from hardlab.system import apt, processes
 from hardlab.system.locks import file_lock
 from hardlab.vm import plan as vm_plan
 from hardlab.vm.plan import REPO, Keys, QemuPlan
 
 QEMU = "qemu-system-x86_64"
-BOOT_TIMEOUT = float(os.environ.get("HARDLAB_VM_BOOT_TIMEOUT", "300"))
-JOB_TIMEOUT = float(os.environ.get("HARDLAB_VM_JOB_TIMEOUT", "3600"))
 KVM_PROBE_TIMEOUT = 12.0  # a working KVM reaches the initrd in ~2 s; TCG is never probed
 
 
 class VmError(HarnessError):
     """The lab VM could not be built, booted or reached (an infrastructure problem, not a finding)."""
+
+
+def boot_timeout() -> float:
+    return float(config.env("HARDLAB_VM_BOOT_TIMEOUT") or 300)
+
+
+def job_timeout() -> float:
+    return float(config.env("HARDLAB_VM_JOB_TIMEOUT") or 3600)
 
 
 class Vm:
@@ -50,7 +57,7 @@ class Vm:
         self.qmp = self.state / "qmp.sock"
         self.reports = repo / vm_plan.GUEST_REPORTS
         # A VM with its own state folder (tests, a second VM) keeps its console there, not over the user's.
-        custom = "HARDLAB_VM_STATE" in os.environ
+        custom = bool(config.env("HARDLAB_VM_STATE"))
         self.console = (self.state if custom else self.reports) / "console.log"
         self.timings: dict[str, float] = {}
         self._proc: subprocess.Popen[bytes] | None = None
@@ -83,15 +90,14 @@ class Vm:
             missing.append("mmdebstrap")
         if not missing:
             return
-        if os.geteuid() != 0 or not shutil.which("apt-get"):
+        if not apt.can_install():
             raise VmError(f"the lab VM needs {', '.join(missing)}: apt-get install --no-install-recommends "
                           + " ".join(missing))  # fmt: skip
         self.say(f"installing Debian's {' '.join(missing)}")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        done = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
-                              env=env, capture_output=True, text=True)  # fmt: skip
-        if done.returncode != 0:
-            raise VmError(f"apt-get install {' '.join(missing)} failed: {done.stderr.strip()[-800:]}")
+        try:
+            apt.install(missing)
+        except apt.AptError as exc:
+            raise VmError(str(exc)) from None
 
     def ensure_disk(self) -> Path:
         keys = self.keys()
@@ -153,7 +159,7 @@ class Vm:
 
     def ensure_data_disk(self) -> Path | None:
         """A sparse ext4 image for the guest's /var/lib/docker: lab images imported once stay imported."""
-        if os.environ.get("HARDLAB_VM_DATA_DISK", "1") == "0":
+        if config.env("HARDLAB_VM_DATA_DISK", "1") == "0":
             return None
         data = self.cache / f"docker-data-{self.keys().disk}.img"
         if data.is_file():
@@ -165,7 +171,7 @@ class Vm:
             raise VmError(f"mkfs.ext4 of the engine data disk failed: {done.stderr.strip()[-500:]}")
         partial.rename(data)
         for stale in self.cache.glob("docker-data-*.img"):
-            if stale != data and not _in_use_by_other_qemu(stale):
+            if stale != data and not in_use_by_qemu(stale):
                 stale.unlink(missing_ok=True)
         return data
 
@@ -183,7 +189,7 @@ class Vm:
 
     # -- accel ----------------------------------------------------------------------------------------------
     def accel(self, disk: Path) -> str:
-        forced = os.environ.get("HARDLAB_VM_ACCEL")
+        forced = config.env("HARDLAB_VM_ACCEL")
         if forced in {"kvm", "tcg"}:
             return forced
         if not os.access("/dev/kvm", os.R_OK | os.W_OK):
@@ -213,7 +219,7 @@ class Vm:
                     time.sleep(0.2)
                 return log.is_file() and vm_plan.BOOT_MARKER in log.read_text(errors="replace")
             finally:
-                _terminate(proc)
+                processes.stop_child(proc)
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def running_pid(self) -> int | None:
@@ -222,30 +228,27 @@ class Vm:
             pid = int(self.pidfile.read_text().split()[0])
         except (OSError, ValueError, IndexError):
             return None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            return None
-        return pid if str(self.qmp).encode() in b" ".join(cmdline) else None
+        return pid if processes.is_ours(pid, str(self.qmp)) else None
 
     def ready(self) -> bool:
         return (self.spool / "ready").is_file()
 
-    def up(self, timeout: float = BOOT_TIMEOUT) -> bool:
-        """Boot unless already up; True when this call booted it (so the caller owns stopping it)."""
+    def up(self, timeout: float | None = None) -> bool:
+        """Boot unless already up; True when this call booted it (so the caller owns stopping it).
+        `timeout` defaults to HARDLAB_VM_BOOT_TIMEOUT."""
         self.state.mkdir(parents=True, exist_ok=True)
         with file_lock(self.state / ".lock"):
             if self.running_pid() and self.ready():
                 self.say(f"already up (pid {self.running_pid()})")
                 return False
             if self.running_pid():  # half-booted leftover of an interrupted `up`
-                self._kill()
+                self.kill()
             self.ensure_tools()
             disk = self.ensure_disk()
             pydeps = self.ensure_pydeps()
             self.ensure_lab_tarballs()
             accel = self.accel(disk)
-            self._boot(disk, pydeps, accel, timeout)
+            self._boot(disk, pydeps, accel, boot_timeout() if timeout is None else timeout)
             return True
 
     def _boot(self, disk: Path, pydeps: Path, accel: str, timeout: float) -> None:
@@ -256,14 +259,14 @@ class Vm:
         self.qmp.unlink(missing_ok=True)
         shares = {"hardlab": self.repo, "spool": self.spool, "hostcache": vm_plan.cache_root(), "pydeps": pydeps}
         data = self.ensure_data_disk()
-        shared = data is not None and _in_use_by_other_qemu(data)
+        shared = data is not None and in_use_by_qemu(data)
         if shared:
             self.say("another lab VM holds the engine data disk: this one writes to a throw-away overlay")
         plan = QemuPlan(kernel=disk / "vmlinuz", initrd=disk / "initrd.img", disk=disk / "disk.qcow2",
                         console_log=self.console, qmp_socket=self.qmp, shares=shares, accel=accel,
                         data_disk=data, data_ephemeral=shared,
-                        cpus=int(os.environ.get("HARDLAB_VM_CPUS", "2")),
-                        memory_mb=int(os.environ.get("HARDLAB_VM_MEMORY_MB", "3072")))  # fmt: skip
+                        cpus=int(config.env("HARDLAB_VM_CPUS") or 2),
+                        memory_mb=int(config.env("HARDLAB_VM_MEMORY_MB") or 3072))  # fmt: skip
         shown = self.console.relative_to(self.repo) if self.console.is_relative_to(self.repo) else self.console
         self.say(f"booting ({accel}; console: {shown})")
         with open(self.state / "qemu.log", "wb") as qlog:
@@ -275,7 +278,7 @@ class Vm:
             with self.phase("boot to engine ready"):
                 self._wait_ready(timeout)
         except BaseException:
-            self._kill()
+            self.kill()
             raise
 
     def _wait_ready(self, timeout: float) -> None:
@@ -313,28 +316,25 @@ class Vm:
             return False
         if self.spool.is_dir():
             (self.spool / "poweroff").touch()
-        if not _wait_gone(pid, 45):  # the guest stops dockerd and syncs its data disk first
-            self._kill()
+        if not processes.wait_gone(pid, 45, str(self.qmp)):  # the guest stops dockerd and syncs its data disk first
+            self.kill()
         self.pidfile.unlink(missing_ok=True)
         self.qmp.unlink(missing_ok=True)
         return True
 
-    def _kill(self) -> None:
+    def kill(self) -> None:
+        """Stop qemu now: SIGTERM, then SIGKILL (no clean guest shutdown)."""
         pid = self.running_pid()
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            if pid is None:
-                break
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-            if _wait_gone(pid, 5):
-                break
+        if pid is not None:
+            processes.stop(pid, str(self.qmp), grace_s=5)
         if self._proc is not None:
-            _terminate(self._proc)
+            processes.stop_child(self._proc)
         self.pidfile.unlink(missing_ok=True)
 
     # -- jobs -----------------------------------------------------------------------------------------------
-    def job(self, script: str, timeout: float = JOB_TIMEOUT, echo: TextIO | None = sys.stdout) -> int:
-        """Run a bash script in the guest (cwd: the project), streaming its output; return its exit code."""
+    def job(self, script: str, timeout: float | None = None, echo: TextIO | None = sys.stdout) -> int:
+        """Run a bash script in the guest (cwd: the project), streaming its output; return its exit code.
+        `timeout` defaults to HARDLAB_VM_JOB_TIMEOUT."""
         if not (self.running_pid() and self.ready()):
             raise VmError("the lab VM is not up: run `hardlab vm up` first")
         job_id = f"{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:6]}"
@@ -344,6 +344,7 @@ class Vm:
         tmp.rename(base.with_suffix(".sh"))  # the guest only picks up *.sh: it never sees half a script
         out, rc = base.with_suffix(".out"), base.with_suffix(".rc")
         offset = 0
+        timeout = job_timeout() if timeout is None else timeout
         deadline = time.monotonic() + timeout
         try:
             while True:
@@ -383,44 +384,9 @@ class Vm:
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------
-def _wait_gone(pid: int, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        # A zombie child of ours is gone for every purpose but the process table: reap it.
-        with contextlib.suppress(ChildProcessError):
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return True
-        time.sleep(0.1)
-    return False
-
-
-def _in_use_by_other_qemu(path: Path) -> bool:
+def in_use_by_qemu(path: Path) -> bool:
     """Whether a running qemu has this image on its command line (qemu would refuse a second writer)."""
-    needle = f"file={path},".encode()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"qemu-system" in cmdline and needle in cmdline:
-            return True
-    return False
-
-
-def _terminate(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    return bool(processes.matching("qemu-system", f"file={path},"))
 
 
 def _last_line(path: Path) -> str:
@@ -434,7 +400,7 @@ def _last_line(path: Path) -> str:
 
 
 def mirror_url() -> str:
-    mirror = os.environ.get("HARDLAB_DEBIAN_MIRROR")
+    mirror = config.env("HARDLAB_DEBIAN_MIRROR")
     if mirror:
         return mirror
     for source in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
@@ -446,112 +412,10 @@ def mirror_url() -> str:
 
 def mirror_error(timeout: float = 10) -> str | None:
     """None when Debian's mirror answers for the suite we build; else why not (for a skip reason)."""
-    suite = os.environ.get("HARDLAB_DEBIAN_SUITE", "bookworm")
+    suite = vm_plan.debian_suite()
     url = f"{mirror_url().rstrip('/')}/dists/{suite}/Release"
     try:
         with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout) as reply:
             return None if reply.status == 200 else f"{url}: HTTP {reply.status}"
     except OSError as exc:
         return f"{url}: {exc}"
-
-
-# -- CLI --------------------------------------------------------------------------------------------------------
-USAGE = """usage: hardlab vm up | run [PYTEST ARGS...] | exec CMD... | doctor | down | status [--json]
-  up      build (once, cached) and boot the lab VM; wait until its Docker Engine answers
-  run     run the scenario suite inside the VM (default: scenarios/); reports go to reports/vm/.
-          Boots the VM first (and stops it after) unless it is already up.
-  exec    run one command in the VM (in the project folder), e.g. `hardlab vm exec aa-status`
-  doctor  `hardlab doctor` inside the VM: AppArmor enabled, privileged containers possible
-  down    stop the VM; nothing is left running
-  status  is it running, which accelerator, where the cached disk is"""
-
-
-def _run(vm: Vm, pytest_args: list[str]) -> int:
-    started_here = False
-    run_id = uuid.uuid4().hex[:8]
-    try:
-        started_here = vm.up()
-        with vm.phase("pack run"):
-            code = vm.job(vm_plan.guest_job(pytest_args, run_id))
-    finally:
-        if started_here:
-            vm.down()
-    _write_origin(vm)
-    vm.say(f"reports in {vm_plan.GUEST_REPORTS}/ (ran in the VM); {vm_plan.format_timings(vm.timings)}")
-    return code
-
-
-def _exec(vm: Vm, argv: list[str]) -> int:
-    started_here = False
-    try:
-        started_here = vm.up()
-        return vm.job(vm_plan.guest_command(argv, uuid.uuid4().hex[:8]))
-    finally:
-        if started_here:
-            vm.down()
-
-
-def _write_origin(vm: Vm) -> None:
-    guest = vm_plan.read_json(vm.reports / "guest-facts.json")
-    accel = vm.state / "accel"  # kept after `down`: which accelerator the run used
-    host = {"hostname": platform.node(), "kernel": platform.release(),
-            "accel": accel.read_text().strip() if accel.is_file() else None}  # fmt: skip
-    record = vm_plan.origin(guest, host, vm.timings)
-    (vm.reports / "origin.json").write_text(json.dumps(record, indent=2) + "\n")
-    summary = vm.reports / "summary.json"
-    if summary.is_file():
-        marked = vm_plan.mark_summary(vm_plan.read_json(summary), record)
-        summary.write_text(json.dumps(marked, indent=2) + "\n")
-    junit = vm.reports / "junit.xml"
-    if junit.is_file():
-        junit.write_text(vm_plan.mark_junit(junit.read_text(), "vm"))
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def main(argv: list[str]) -> int:
-    if not argv or argv[0] in {"-h", "--help", "help"}:
-        print(USAGE)
-        return 0 if argv else 2
-    action, rest = argv[0], argv[1:]
-    vm = Vm()
-    if action in {"up", "run", "exec", "doctor"}:
-        # SIGTERM (CI cancelling a job) takes the same path as Ctrl-C: the finally blocks reap qemu.
-        signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        if action == "up":
-            vm.up()
-            vm.say(f"up; {vm_plan.format_timings(vm.timings)}")
-            return 0
-        if action == "run":
-            return _run(vm, rest)
-        if action in {"exec", "doctor"}:
-            argv = ["python3", "-m", "hardlab.cli", "doctor", *rest] if action == "doctor" else rest
-            if not argv:
-                print("usage: hardlab vm exec CMD [ARGS...]", file=sys.stderr)
-                return 2
-            return _exec(vm, argv)
-        if action == "down":
-            vm.say("stopped" if vm.down() else "was not running")
-            return 0
-        if action == "status":
-            status = vm.status()
-            if "--json" in rest:
-                print(json.dumps(status, indent=2))
-            else:
-                print("\n".join(f"{key:<12} {value}" for key, value in status.items()))
-            return 0
-    except VmError as exc:
-        print(f"hardlab vm {action}: {exc}", file=sys.stderr)
-        return 3
-    except BrokenPipeError:  # `hardlab vm status | head`
-        return 0
-    except KeyboardInterrupt:
-        if action == "up":  # a half-booted VM is of no use to anyone
-            vm._kill()
-        vm.say("interrupted" + ("; stopped the VM" if vm.running_pid() is None else "; the VM is still up"))
-        return 130
-    print(USAGE, file=sys.stderr)
-    return 2

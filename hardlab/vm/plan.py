@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shlex
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hardlab import config
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 REPO = config.project_root()
 RECIPE = config.DATA / "vm"
@@ -31,12 +36,16 @@ BOOT_MARKER = "Run /init as init process"  # printed once the kernel hands over 
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("HARDLAB_CACHE", Path.home() / ".cache" / "hardlab"))
+    return config.cache_dir()
 
 
 def state_dir(repo: Path = REPO) -> Path:
     """Per-checkout runtime state (PID file, QMP socket, job spool): two checkouts get two VMs."""
-    return Path(os.environ.get("HARDLAB_VM_STATE", repo / ".hardlab" / "vm"))
+    return Path(config.env("HARDLAB_VM_STATE") or repo / ".hardlab" / "vm")
+
+
+def debian_suite() -> str:
+    return config.env("HARDLAB_DEBIAN_SUITE") or "bookworm"
 
 
 def files_hash(folder: Path, names: tuple[str, ...], extra: str = "") -> str:
@@ -57,7 +66,7 @@ class Keys:
 
     @classmethod
     def compute(cls, recipe: Path = RECIPE, deps: list[str] | None = None) -> Keys:
-        suite = os.environ.get("HARDLAB_DEBIAN_SUITE", "bookworm")
+        suite = debian_suite()
         return cls(
             rootfs=files_hash(recipe, ROOTFS_INPUTS, suite),
             disk=files_hash(recipe, DISK_INPUTS, suite),
@@ -67,11 +76,6 @@ class Keys:
 
 def project_deps(pyproject_text: str) -> list[str]:
     """The run-time requirements the guest needs to run the suite (markers for older Pythons dropped)."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-
     deps = tomllib.loads(pyproject_text).get("project", {}).get("dependencies", [])
     return [d for d in deps if "python_version <" not in d]
 
@@ -160,7 +164,7 @@ def guest_job(pytest_args: list[str], run_id: str) -> str:
         f"--junitxml={reports}/junit.xml", f"--alluredir={reports}/allure-results",
         f"--hardlab-report={reports}/summary.json", *args,
     ]  # fmt: skip
-    before = [f"mkdir -p {reports}", f"python3 -m hardlab.vm.guest facts > {reports}/guest-facts.json || true"]
+    before = [f"mkdir -p {reports}", f"python3 -m hardlab.cli.guest facts > {reports}/guest-facts.json || true"]
     return _script(run_id, pytest, before)
 
 

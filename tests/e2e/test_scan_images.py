@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from hardlab.scan import run as scan
+from hardlab.cli import scan
 from hardlab.scan.feed import Severity, load_feed
 from hardlab.scan.image import read_image
 from hardlab.scan.inventory import NoPackageDatabase
-from hardlab.scan.run import Gate, match, scan_target
+from hardlab.scan.matching import match
+from hardlab.scan.model import Gate
+from hardlab.scan.run import scan_target
 
 docker = pytest.importorskip("docker")
 

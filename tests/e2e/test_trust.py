@@ -11,7 +11,8 @@ import urllib.request
 
 import pytest
 
-from hardlab.trust.lab import TrustLab, TrustRepos, push
+from hardlab.trust.lab import TrustLab
+from hardlab.trust.repos import TrustRepos, push
 
 pytestmark = pytest.mark.usefixtures("trust_repos")
 

@@ -12,19 +12,23 @@ from pathlib import Path
 
 import pytest
 
+from hardlab.cli import trust as trust_cli
+from hardlab.system.labtools import trust_lab_unavailable
+from hardlab.system.processes import is_ours, stop
 from hardlab.trust import lab as trust
-from hardlab.trust.lab import TrustLab, start_lab, stop_pid
+from hardlab.trust import tools
+from hardlab.trust.lab import TrustLab, start_lab
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _alive(pid: int, marker: str) -> bool:
-    return trust._pid_is_ours(pid, marker)
+    return is_ours(pid, marker)
 
 
 @pytest.fixture(autouse=True)
 def _needs_tools() -> None:
-    reason = trust.unavailable_reason()
+    reason = trust_lab_unavailable()
     if reason:
         pytest.skip(reason)
 
@@ -75,10 +79,10 @@ def test_ctrl_c_stops_the_servers(tmp_path: Path) -> None:
     assert not Path(info["dir"]).exists()
 
 
-def test_stop_pid_never_signals_a_process_that_is_not_ours() -> None:
+def test_stop_never_signals_a_process_that_is_not_ours() -> None:
     other = subprocess.Popen(["sleep", "30"])
     try:
-        assert stop_pid(other.pid, "/var/tmp/hardlab/trust/not-this-process") is False
+        assert stop(other.pid, "/var/tmp/hardlab/trust/not-this-process") is False
         assert other.poll() is None  # still running: the marker was not in its command line
     finally:
         other.kill()
@@ -98,21 +102,21 @@ def test_sweep_stops_labs_of_dead_owners() -> None:
 
 
 def test_cli_up_status_down(capsys: pytest.CaptureFixture[str]) -> None:
-    assert trust.main(["up"]) == 0
+    assert trust_cli.main(["up"]) == 0
     out = capsys.readouterr().out
     run_id = out.split()[2]
     lab = TrustLab.load(trust.state_root() / run_id)
     try:
         assert "export DOCKER_CONTENT_TRUST=1" in out and f"export DOCKER_CONFIG={lab.docker_config}" in out
         assert "skips the notary certificate check" in out
-        assert trust.main(["status"]) == 0
+        assert trust_cli.main(["status"]) == 0
         assert run_id in capsys.readouterr().out
-        assert trust.main(["down", run_id]) == 0
+        assert trust_cli.main(["down", run_id]) == 0
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and any(_alive(p, str(lab.state_dir)) for p in lab.pids.values()):
             time.sleep(0.05)
         assert not any(_alive(p, str(lab.state_dir)) for p in lab.pids.values())
-        assert trust.main(["down", run_id]) == 1  # gone: a clear error, not a silent success
+        assert trust_cli.main(["down", run_id]) == 1  # gone: a clear error, not a silent success
         assert f"no lab '{run_id}'" in capsys.readouterr().err
     finally:
         lab.stop()
@@ -125,7 +129,7 @@ def test_missing_packages_not_root_skips_with_the_package_names(
     (tmp_path / "docker").chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))  # docker CLI present, registry/notary/openssl not
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    reason = trust.unavailable_reason()
+    reason = trust_lab_unavailable()
     assert reason and "docker-registry" in reason and "notary" in reason and "not root" in reason
-    with pytest.raises(trust.TrustUnavailable, match="sudo apt-get install docker-registry notary"):
-        trust.ensure_tools()
+    with pytest.raises(tools.TrustUnavailable, match="sudo apt-get install docker-registry notary"):
+        tools.ensure_tools()

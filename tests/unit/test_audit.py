@@ -411,18 +411,20 @@ def test_unsigned_pull_failing_for_another_reason_is_an_error() -> None:
 
 def test_trust_behaviour_skips_with_the_lab_reason_before_starting_anything(monkeypatch: pytest.MonkeyPatch) -> None:
     from hardlab.audit import behave as audit_behave
+    from hardlab.system import labtools
     from hardlab.trust import lab as trust
+
     def no_launch(*_: Any) -> None:
         raise AssertionError("the lab must not start")
 
     monkeypatch.setattr(trust, "launch", no_launch)
     local = audit_targets.Target("t", "unix:///")
-    monkeypatch.setattr(trust, "unavailable_reason", lambda install=True: "needs Debian packages notary")
+    monkeypatch.setattr(labtools, "trust_lab_unavailable", lambda install=True: "needs Debian packages notary")
     out = audit_behave.content_trust_pull(local, {"DOCKER_CONTENT_TRUST": "1"})
     assert (out.state, out.feature) == ("missing", "trust-lab") and "needs Debian packages notary" in out.evidence[0]
     # never required by a profile: a reasoned skip even where content trust is required
     assert verdict(out, HARDENED, cis="4.5").status == "skipped"
-    monkeypatch.setattr(trust, "unavailable_reason", lambda install=True: None)
+    monkeypatch.setattr(labtools, "trust_lab_unavailable", lambda install=True: None)
     remote = audit_behave.content_trust_pull(audit_targets.Target("r", "tcp://10.0.0.5:2376"), {})
     assert (remote.state, remote.feature) == ("missing", "local-engine")
     assert audit_behave.TRUST_CHECK[:2] == ("behaviour.content-trust-pull", "4.5")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
 import pytest
 
-from hardlab.scan import run as scan
+from hardlab.cli import scan
 from hardlab.scan.backends import parse_grype, parse_trivy
 from hardlab.scan.feed import FeedError, Severity, cvss3_base_score, load_feed, severity_from_score
 from hardlab.scan.inventory import (
@@ -18,7 +20,9 @@ from hardlab.scan.inventory import (
     parse_os_release,
     read_rootfs,
 )
-from hardlab.scan.run import Finding, Gate, in_range, match
+from hardlab.scan.matching import in_range, match
+from hardlab.scan.model import Finding, Gate
+from hardlab.scan.run import run_scan
 
 LAB_FEED = Path(__file__).resolve().parents[2] / "labs" / "advisories"
 
@@ -547,13 +551,24 @@ def test_trivy_and_grype_json_normalised() -> None:
     assert (g.source, g.fixed, g.severity) == ("glibc", "2", Severity.NEGLIGIBLE)
 
 
+def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    """`hardlab scan ARGV` in-process: (exit code, stdout, stderr); argparse's usage errors included."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = scan.main(argv)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 2
+    return code, out.getvalue(), err.getvalue()
+
+
 def test_run_cli_captures_output_and_usage_errors(tmp_path: Path) -> None:
     root = _rootfs(tmp_path, DPKG_STATUS)
     feed = write_feed(tmp_path, [osv("T-1", "glibc", [{"introduced": "0"}])])
-    code, out, err = scan.run_cli([str(root), "--feed", str(feed), "--report-dir", str(tmp_path)])
+    code, out, err = run_cli([str(root), "--feed", str(feed), "--report-dir", str(tmp_path)])
     assert (code, err) == (1, "")  # default threshold 0, one High finding
     assert "gate: 1 at or above High, threshold 0 -> FAIL" in out
-    code, _, err = scan.run_cli([str(root), "--feed", str(feed), "--severity", "Severe"])
+    code, _, err = run_cli([str(root), "--feed", str(feed), "--severity", "Severe"])
     assert code == 2 and "unknown severity 'Severe'" in err
 
 
@@ -565,13 +580,13 @@ def test_klar_environment_variables_are_the_defaults(tmp_path: Path, monkeypatch
     )
     monkeypatch.setenv("CLAIR_OUTPUT", "Low")
     monkeypatch.setenv("CLAIR_THRESHOLD", "1")
-    code, out, _ = scan.run_cli([str(root), "--feed", str(feed), "--report-dir", str(tmp_path)])
+    code, out, _ = run_cli([str(root), "--feed", str(feed), "--report-dir", str(tmp_path)])
     assert code == 1 and "gate: 2 at or above Low, threshold 1 -> FAIL" in out and "Status: fail" in out
     monkeypatch.setenv("CLAIR_THRESHOLD", "2")
-    code, out, _ = scan.run_cli([str(root), "--feed", str(feed), "--report-dir", str(tmp_path)])
+    code, out, _ = run_cli([str(root), "--feed", str(feed), "--report-dir", str(tmp_path)])
     assert code == 0 and "Status: pass" in out
     # an explicit option wins over the environment
-    code, out, _ = scan.run_cli(
+    code, out, _ = run_cli(
         [str(root), "--feed", str(feed), "--severity", "Medium", "--threshold", "0", "--report-dir", str(tmp_path)]
     )
     assert code == 1 and "gate: 1 at or above Medium, threshold 0 -> FAIL" in out
@@ -589,8 +604,25 @@ def test_osv_zip_export_and_unknown_severity_note(tmp_path: Path, capsys: pytest
         load_feed(export)
     with zipfile.ZipFile(export, "w") as zf:
         zf.writestr("DSA-0001-1.json", json.dumps(osv("DSA-0001-1", "glibc", [{"introduced": "0"}], None)))
-    code, out, _ = scan.run_cli(
+    code, out, _ = run_cli(
         [str(_rootfs(tmp_path, DPKG_STATUS)), "--feed", str(export), "--report-dir", str(tmp_path)]
     )
     assert code == 0  # the one finding has no severity, so it does not count at High ...
     assert "note: 1 finding(s) have no severity in the feed (Unknown)" in out  # ... and the output says so
+
+
+def test_run_scan_is_the_command_as_a_library_call(tmp_path: Path) -> None:
+    """What a scenario's scan step gets: the command's exit code, table and error text, without the CLI."""
+    root = _rootfs(tmp_path, DPKG_STATUS)
+    feed = write_feed(tmp_path, [osv("T-1", "glibc", [{"introduced": "0"}])])
+    argv = [str(root), "--feed", str(feed), "--severity", "High", "--threshold", "0", "--report-dir", str(tmp_path)]
+    code, out, err = run_cli(argv)
+    done = run_scan(str(root), feed, "High", 0, report_dir=tmp_path)
+    assert (done.exit_code, done.error) == (code, err) == (1, "")
+    assert done.result is not None and done.text.replace(str(done.result.report), "R") == out.replace(
+        out.split("report: ")[-1].strip(), "R"
+    )
+    bad = run_scan(str(root), feed, "Severe")
+    assert bad.exit_code == 2 and bad.result is None and "unknown severity 'Severe'" in bad.error
+    missing = run_scan(str(root), tmp_path / "no-such-feed", report_dir=tmp_path)
+    assert missing.exit_code == 2 and missing.error.startswith("hardlab scan: ") and "no-such-feed" in missing.error

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hardlab.cli import vm as vm_cli
 from hardlab.vm import machine as vm
 from hardlab.vm import plan as vm_plan
 from hardlab.vm.plan import Keys, QemuPlan
@@ -118,6 +119,14 @@ def test_guest_job_runs_pytest_with_reports_under_reports_vm() -> None:
     )
 
 
+def test_the_guest_facts_command_the_job_runs_exists(capsys: pytest.CaptureFixture[str]) -> None:
+    from hardlab.cli import guest
+
+    script = vm_plan.guest_job([], "r")
+    assert "python3 -m hardlab.cli.guest facts > /hardlab/reports/vm/guest-facts.json" in script
+    assert guest.main([]) == 2 and "usage: python3 -m hardlab.cli.guest facts" in capsys.readouterr().err
+
+
 def test_guest_command_runs_one_command_with_the_suite_environment() -> None:
     script = vm_plan.guest_command(["aa-status", "--json"], "r2")
     assert script.strip().splitlines()[-1] == "aa-status --json"
@@ -150,7 +159,7 @@ def test_write_origin_marks_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     (machine.reports / "junit.xml").write_text('<testsuite name="pytest"></testsuite>')
     (machine.reports / "summary.json").write_text(json.dumps({"run_id": "r1", "totals": {"passed": 3}}))
     machine.timings["pack run"] = 12.34
-    vm._write_origin(machine)
+    vm_cli.write_origin(machine)
     summary = json.loads((machine.reports / "summary.json").read_text())
     assert summary["ran_on"] == "vm" and summary["totals"] == {"passed": 3}
     assert summary["origin"]["vm_host"]["accel"] == "tcg"
@@ -205,8 +214,8 @@ def test_mirror_comes_from_env_or_apt(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_cli_usage_and_unknown_action(capsys: pytest.CaptureFixture[str]) -> None:
-    assert vm.main(["--help"]) == 0 and "hardlab vm up" in capsys.readouterr().out
-    assert vm.main(["frobnicate"]) == 2 and "usage" in capsys.readouterr().err
+    assert vm_cli.main(["--help"]) == 0 and "hardlab vm up" in capsys.readouterr().out
+    assert vm_cli.main(["frobnicate"]) == 2 and "usage" in capsys.readouterr().err
 
 
 def test_format_timings() -> None:
