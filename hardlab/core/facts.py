@@ -26,7 +26,7 @@ def version_tuple(text: str | None) -> tuple[int, ...]:
 
 def runtime_version(output: str) -> str | None:
     """'1.8.1' from `crun --version` ('crun version 1.8.1') or `runc --version` ('runc version 1.1.5+ds1')."""
-    found = re.search(r"^\S+ version (\S+)", output, re.MULTILINE)
+    found = re.search(r"^\S+ version (\d\S*)", output, re.MULTILINE)
     return found.group(1) if found else None
 
 

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from hardlab import config
-from hardlab.core import facts
 from hardlab.engine import dockerd, images, labels
+from hardlab.engine.probe import host_cgroup_layout
 from hardlab.errors import HarnessError
 from hardlab.system import debian
 
@@ -156,16 +156,6 @@ def runtime_binary(runtime: Runtime) -> str:
         return debian.install_host(runtime.package, runtime.binary)
     except debian.DebianError as exc:
         raise MatrixError(f"OCI runtime {runtime.name} is not available: {exc}") from exc
-
-
-def host_cgroup_layout() -> facts.CgroupLayout:
-    def read(path: str) -> str | None:
-        try:
-            return Path(path).read_text()
-        except OSError:
-            return None
-
-    return facts.cgroup_layout(read("/proc/mounts") or "", read("/sys/fs/cgroup/unified/cgroup.controllers"))
 
 
 CRUN_WRAPPER = """#!/bin/sh

@@ -63,7 +63,7 @@ def pick_version(versions: list[str], upstream: str) -> str | None:
     return next((v for v in versions if upstream_of(v) == upstream), None)
 
 
-def _apt_options(work: Path) -> list[str]:
+def apt_options(work: Path) -> list[str]:
     return [
         "-o", f"Dir::Etc::SourceList={work / 'sources.list'}", "-o", "Dir::Etc::SourceParts=/dev/null",
         "-o", "Dir::Etc::Preferences=/dev/null", "-o", "Dir::Etc::PreferencesParts=/dev/null",
@@ -74,7 +74,7 @@ def _apt_options(work: Path) -> list[str]:
 
 
 def _apt(tool: str, work: Path, *args: str, cwd: Path | None = None, timeout: float = 600) -> str:
-    cmd = [tool, *_apt_options(work), *args]
+    cmd = [tool, *apt_options(work), *args]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd)
     except (OSError, subprocess.TimeoutExpired) as exc:
