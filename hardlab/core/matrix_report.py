@@ -67,11 +67,12 @@ def phase_table(runs: list[EngineRun]) -> str:
     phases: list[str] = []
     for run in runs:
         phases.extend(p for p in run.phases if p not in phases)
-    head = f"{'engine':<14}" + "".join(f"{p:>10}" for p in phases) + f"{'total':>10}"
+    width = max([len("engine"), *(len(run.name) for run in runs)]) + 2
+    head = f"{'engine':<{width}}" + "".join(f"{p:>10}" for p in phases) + f"{'total':>10}"
     lines = [head]
     for run in runs:
         cells = "".join(f"{run.phases[p]:>9.1f}s" if p in run.phases else f"{'-':>10}" for p in phases)
-        lines.append(f"{run.name:<14}{cells}{sum(run.phases.values()):>9.1f}s")
+        lines.append(f"{run.name:<{width}}{cells}{sum(run.phases.values()):>9.1f}s")
     return "\n".join(lines)
 
 

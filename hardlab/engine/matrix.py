@@ -18,6 +18,7 @@ carries it. `smoke` starts one container: a combination that cannot run one gets
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -76,6 +77,15 @@ MATRIX: tuple[EngineSpec, ...] = (
     EngineSpec("26.1-runc", DOCKER_26_1, RUNC, note="Debian 13's docker.io beside Debian 12's containerd and runc"),
     EngineSpec("26.1-crun", DOCKER_26_1, CRUN, note="Debian 13's docker.io with Debian 12's crun 1.8.1"),
 )
+
+
+def weakened(spec: EngineSpec) -> EngineSpec:
+    """`spec` with an allow-all default seccomp profile: a deliberately weakened engine the pack must fail on."""
+    profile = dockerd.seccomp_allow_all(engines_dir() / "weakened")
+    return dataclasses.replace(
+        spec, name=f"{spec.name}-weak", daemon={**spec.daemon, "seccomp-profile": str(profile)},
+        note=f"{spec.note}; default seccomp profile = allow all (deliberately weakened)",
+    )  # fmt: skip
 
 
 def by_name(name: str) -> EngineSpec:
