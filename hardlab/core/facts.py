@@ -14,14 +14,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hardlab.spec import caps
+from hardlab.spec.facts import version_tuple as version_tuple  # one version parser: the rules' own
 
 # -- versions ---------------------------------------------------------------------------------------------------
-
-
-def version_tuple(text: str | None) -> tuple[int, ...]:
-    """'26.1.5+dfsg1' -> (26, 1, 5); '1.1.5+ds1' -> (1, 1, 5); 'v1.8' -> (1, 8); unknown -> ()."""
-    found = re.match(r"v?(\d+(?:\.\d+)*)", (text or "").strip())
-    return tuple(int(p) for p in found.group(1).split(".")) if found else ()
 
 
 def runtime_version(output: str) -> str | None:

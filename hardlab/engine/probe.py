@@ -173,6 +173,8 @@ def probe(client: Any, privileged_probe: bool = True, local: bool | None = None,
         f["kernel-config"] = Feature(False, "the engine is remote; its kernel config cannot be read from here")
         f["user-namespaces"] = Feature(True, "assumed on a remote engine (checked by the scenario's control)")
     measured = _engine_facts(info, version, facts, local)
+    # The rules (hardlab.core.rules.rule_facts) read the runtime from the engine record.
+    facts.engine["runtime"], facts.engine["runtime_version"] = measured.runtime, measured.runtime_version
     if privileged_probe:
         from hardlab.engine import images
 
