@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 N      ?= 2
 
-.PHONY: run test setup engine images lint bench clean audit grade bench-grading vm-up vm-run vm-down test-vm
+.PHONY: run test setup engine images lint bench clean audit grade bench-grading vm-up vm-run vm-down test-vm test-engines
 
 run: setup engine images
 	$(BIN)/hardlab run -n $(N)
@@ -28,6 +28,12 @@ vm-down: setup
 test-vm: setup
 	$(BIN)/python -m pytest tests/e2e/test_vm.py -p no:cacheprovider -rs
 
+# The pack on every engine of the matrix (Debian 12's 20.10 and Debian 13's 26.1, each with runc and crun),
+# started here as ephemeral engines: one table case x engine -> verdict. ENGINES=26.1-runc,20.10-crun picks some.
+ENGINES ?=
+test-engines: setup engine
+	$(BIN)/python scripts/test-engines -n $(N) $(if $(ENGINES),--engines $(ENGINES)) $(ENGINES_ARGS)
+
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -43,7 +49,7 @@ images: setup engine
 	$(BIN)/hardlab images build
 
 lint: setup
-	$(BIN)/ruff check hardlab tests bench conftest.py scenarios
+	$(BIN)/ruff check hardlab tests bench conftest.py scenarios scripts/test-engines
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -4,6 +4,11 @@ It gets its own data root, exec root, PID file, unix socket and its own bridge (
 with an address in 10.213.N.0/24). Never `--bridge none`: a second dockerd started that way deletes
 the first engine's docker0. `--iptables=false` keeps it from rewriting the first engine's rules.
 It is reaped by its PID file on success, failure and Ctrl-C, and everything it made is removed.
+
+`start` runs the `dockerd` on PATH (this machine's engine) or a given binary, e.g. Debian 13's 26.1.5
+fetched by `hardlab.engine.matrix`; `path` puts that release's helpers (docker-proxy) first on its PATH,
+while containerd, runc and crun stay this machine's. An OCI runtime other than runc is registered in the
+daemon.json (`runtimes`, `default-runtime`): see `runtime_config`.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ class Engine:
     config: dict[str, Any]
     pid: int = 0
     log: Path = field(default_factory=Path)
+    binary: str = "dockerd"
 
     @property
     def socket(self) -> Path:
@@ -95,20 +101,34 @@ def _bridge_slot() -> tuple[int, Any]:
     raise DockerdError("no free hlbrN bridge slot (1-249)")
 
 
-def start(name: str, config: dict[str, Any] | None = None, timeout: float = 90.0) -> tuple[Engine, Any]:
-    """Start dockerd with `config` as its daemon.json. Returns (engine, slot lock); stop() with both."""
+def runtime_config(name: str, path: str) -> dict[str, Any]:
+    """daemon.json keys that register the OCI runtime `name` at `path` and make it every container's default."""
+    return {"runtimes": {name: {"path": path}}, "default-runtime": name}
+
+
+def start(
+    name: str,
+    config: dict[str, Any] | None = None,
+    timeout: float = 90.0,
+    binary: str | None = None,
+    path: tuple[str, ...] = (),
+) -> tuple[Engine, Any]:
+    """Start dockerd (`binary`, default the one on PATH) with `config` as its daemon.json and the folders
+    `path` first on its PATH. Returns (engine, slot lock); stop() with both."""
     if os.geteuid() != 0:
         raise DockerdError("starting a second dockerd needs root")
-    dockerd = shutil.which("dockerd")
+    dockerd = binary or shutil.which("dockerd")
     if dockerd is None:
         raise DockerdError("no dockerd binary on PATH (install docker.io: scripts/ensure-engine)")
+    if not os.access(dockerd, os.X_OK):
+        raise DockerdError(f"{dockerd} is not an executable dockerd")
     sweep_dead()
     n, lock = _bridge_slot()
     root = STATE / f"{n}-{os.getpid()}"
     shutil.rmtree(root, ignore_errors=True)
     (root / "data").mkdir(parents=True)
     (root / "exec").mkdir()
-    engine = Engine(name, root, f"{BRIDGE_PREFIX}{n}", dict(config or {}), log=root / "dockerd.log")
+    engine = Engine(name, root, f"{BRIDGE_PREFIX}{n}", dict(config or {}), log=root / "dockerd.log", binary=dockerd)
     (root / "owner").write_text(labels.owner())
     try:
         for argv in (
@@ -126,8 +146,9 @@ def start(name: str, config: dict[str, Any] | None = None, timeout: float = 90.0
             "--exec-root", str(root / "exec"), "--pidfile", str(engine.pidfile), "-H", engine.url,
             "--bridge", engine.bridge, "--iptables=false", "--ip-masq=false",
         ]  # fmt: skip
+        env = dict(os.environ, PATH=os.pathsep.join([*path, os.environ.get("PATH", os.defpath)]))
         with open(engine.log, "w") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
         engine.pid = proc.pid
         _wait_ready(engine, proc, timeout)
     except BaseException:
@@ -204,9 +225,11 @@ def sweep_dead() -> int:
 
 
 @contextlib.contextmanager
-def running(name: str, config: dict[str, Any] | None = None) -> Iterator[Engine]:
+def running(
+    name: str, config: dict[str, Any] | None = None, binary: str | None = None, path: tuple[str, ...] = ()
+) -> Iterator[Engine]:
     """An ephemeral engine for the duration of the block; stopped and removed however the block ends."""
-    engine, lock = start(name, config)
+    engine, lock = start(name, config, binary=binary, path=path)
     previous = signal.getsignal(signal.SIGTERM)
     if previous in (signal.SIG_DFL, None) and _main_thread():
         signal.signal(signal.SIGTERM, _raise_interrupt)  # a killed nightly job still reaps its engines

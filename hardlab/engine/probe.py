@@ -2,6 +2,9 @@
 
 Each feature is decided by evidence (docker info, kernel files, a real container start), and every
 "no" carries a reason that names the feature and why, which becomes the skip reason of a scenario.
+`HostFacts.facts` holds the engine facts expectations depend on (`hardlab.core.facts.EngineFacts`:
+versions, runtime, the default profile's generation, ABIs, what --privileged grants), measured by
+`hardlab.engine.behaviour` when `behaviour=True`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hardlab.core import facts as corefacts
+from hardlab.engine import behaviour as behaviour_probe
 from hardlab.spec import FEATURES
 from hardlab.system.labtools import trust_lab_unavailable
 
@@ -30,6 +35,11 @@ class HostFacts:
     engine: dict[str, Any] = field(default_factory=dict)
     kernel: dict[str, Any] = field(default_factory=dict)
     features: dict[str, Feature] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)  # EngineFacts.to_dict()
+
+    @property
+    def engine_facts(self) -> corefacts.EngineFacts:
+        return corefacts.EngineFacts.from_dict(self.facts)
 
     def missing(self, required: tuple[str, ...] | list[str]) -> list[str]:
         """Skip reasons for every required feature this host lacks, each naming the feature."""
@@ -48,7 +58,8 @@ class HostFacts:
     @classmethod
     def from_json(cls, text: str) -> HostFacts:
         data = json.loads(text)
-        return cls(data["engine"], data["kernel"], {k: Feature(**v) for k, v in data["features"].items()})
+        features = {k: Feature(**v) for k, v in data["features"].items()}
+        return cls(data["engine"], data["kernel"], features, data.get("facts") or {})
 
 
 def _read(path: str) -> str | None:
@@ -91,11 +102,18 @@ def engine_is_local() -> bool:
     return host == "" or host.startswith("unix://")
 
 
-def probe(client: Any, privileged_probe: bool = True, local: bool | None = None) -> HostFacts:
+def host_cgroup_layout() -> corefacts.CgroupLayout:
+    """This machine's cgroup layout (unified, hybrid with the controllers cgroup2 holds, legacy)."""
+    controllers = _read("/sys/fs/cgroup/unified/cgroup.controllers")
+    return corefacts.cgroup_layout(_read("/proc/mounts") or "", controllers)
+
+
+def probe(client: Any, privileged_probe: bool = True, local: bool | None = None, behaviour: bool = True) -> HostFacts:
     """Probe the engine `client` talks to (and this machine's kernel when the engine is local).
 
     `local` says whether that engine runs on this machine; by default DOCKER_HOST decides, which is
-    wrong when one process audits several engines."""
+    wrong when one process audits several engines. `behaviour` runs the probe containers of
+    `hardlab.engine.behaviour` (seconds; they need the lab images already on the engine)."""
     info = client.info()
     version = client.version()
     sec = info.get("SecurityOptions") or []
@@ -157,46 +175,56 @@ def probe(client: Any, privileged_probe: bool = True, local: bool | None = None)
         f["user-namespaces"] = Feature(True, "assumed on a remote engine (checked by the scenario's control)")
     why_not = trust_lab_unavailable()
     f["trust-lab"] = Feature(why_not is None, why_not or "docker CLI present; registry and notary can run on loopback")
+    measured = _engine_facts(info, version, facts, local)
+    # The rules (hardlab.core.rules.rule_facts) read the runtime from the engine record.
+    facts.engine["runtime"], facts.engine["runtime_version"] = measured.runtime, measured.runtime_version
     if privileged_probe:
-        f["privileged"] = _privileged(client)
+        from hardlab.engine import images
+
+        with contextlib.suppress(images.ImageError):
+            images.ensure(client, "lab:busybox")  # a few seconds, once: the only honest privileged answer
+        ok, evidence, measured.privileged = behaviour_probe.privileged(client)
+        f["privileged"] = Feature(ok, evidence)
+    if behaviour:
+        measured.profile, last_cap = behaviour_probe.profile_and_caps(client)
+        measured.cap_last_cap = last_cap if last_cap is not None else measured.cap_last_cap
+        measured.abis = behaviour_probe.abis(client)
+    facts.facts = measured.to_dict()
     return facts
 
 
-def _privileged(client: Any) -> Feature:
-    """Start a real --privileged container: the only honest answer to 'can this host run one'."""
-    import docker.errors
+def _engine_facts(info: dict[str, Any], version: dict[str, Any], host: HostFacts, local: bool) -> corefacts.EngineFacts:
+    """The facts docker info/version and this machine's files tell (the containers add the rest)."""
+    runtime, runtime_version = corefacts.runtime_from_engine(info, version)
+    if runtime_version is None and local:
+        path = ((info.get("Runtimes") or {}).get(runtime or "") or {}).get("path")
+        runtime_version = _local_runtime_version(path) if path else None
+    last = host.kernel.get("cap_last_cap")
+    return corefacts.EngineFacts(
+        engine_version=info.get("ServerVersion"),
+        runtime=runtime,
+        runtime_version=runtime_version,
+        kernel=info.get("KernelVersion"),
+        cgroup_version=info.get("CgroupVersion"),
+        cgroup_layout=host_cgroup_layout().describe if local else None,
+        rootless=host.engine.get("rootless"),
+        cap_last_cap=int(last) if isinstance(last, str) and last.isdigit() else None,
+    )
 
-    from hardlab.engine import images, labels
+
+def _local_runtime_version(path: str) -> str | None:
+    """`<runtime> --version` of a runtime on this machine (runc, crun: 'crun version 1.8.1')."""
+    import shutil
+    import subprocess
+
+    binary = path if os.path.isabs(path) else shutil.which(path)
+    if not binary:
+        return None
     try:
-        image = images.ensure(client, "lab:busybox")
-        container = client.containers.create(
-            image, ["true"], privileged=True, labels=labels.for_run("probe", labels.owner(), "privileged probe")
-        )
-    except (docker.errors.APIError, images.ImageError) as exc:
-        return Feature(False, f"could not prepare the probe container: {exc}")
-    try:
-        container.start()
-        code = container.wait(timeout=30).get("StatusCode")
-        return Feature(code == 0, f"a --privileged container started and exited {code}")
-    except docker.errors.APIError as exc:
-        msg = str(getattr(exc, "explanation", exc))
-        hint = ""
-        if "unable to apply caps" in msg:
-            hint = (
-                " — this host's root lacks capabilities the engine must grant (e.g. CAP_SYS_RESOURCE in a "
-                "nested VM/container); run privileged cases in the lab VM: hardlab vm run -m privileged"
-            )
-        return Feature(False, f"the engine cannot start --privileged containers: {_short(msg)}{hint}")
-    finally:
-        with contextlib.suppress(docker.errors.APIError):
-            container.remove(force=True)
-
-
-def _short(msg: str) -> str:
-    for marker in ("unable to apply caps", "operation not permitted"):
-        if marker in msg:
-            return msg[msg.index(marker) :].split("\n")[0][:160]
-    return msg[:200]
+        done = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return corefacts.runtime_version(done.stdout)
 
 
 def environment_properties(facts: HostFacts) -> str:
@@ -210,9 +238,20 @@ def environment_properties(facts: HostFacts) -> str:
         "engine.cgroup": f"v{facts.engine.get('cgroup_version')} ({facts.engine.get('cgroup_driver')})",
         "engine.security_options": " ".join(facts.engine.get("security_options", [])),
         "kernel.release": facts.engine.get("kernel_version"),
+        **_fact_properties(facts.engine_facts),
         **{f"feature.{k}": ("yes" if v.ok else "no") for k, v in sorted(facts.features.items())},
     }
     return "".join(f"{k}={v}\n" for k, v in rows.items())
+
+
+def _fact_properties(measured: corefacts.EngineFacts) -> dict[str, Any]:
+    p = measured.profile
+    return {
+        "engine.runtime": f"{measured.runtime} {measured.runtime_version or ''}".strip(),
+        "engine.seccomp_profile": p.label,
+        "engine.abis": " ".join(abi for abi, ok in measured.abis.items() if ok) or "unknown",
+        "engine.privileged_capbnd": measured.privileged.capbnd or "none",
+    }
 
 
 def render(facts: HostFacts, scenario_requirements: dict[str, dict[str, set[str]]] | None = None) -> str:
@@ -233,6 +272,8 @@ def render(facts: HostFacts, scenario_requirements: dict[str, dict[str, set[str]
             f"  CONFIG_SECCOMP   {k.get('CONFIG_SECCOMP')} (from {k.get('config')})",
             f"  cap_last_cap     {k.get('cap_last_cap')}",
         ]
+    if facts.facts:
+        lines += ["", "  facts expectations depend on:", *facts.engine_facts.lines()]
     lines += ["", f"  {'feature':<16} {'ok':<4} evidence"]
     for name, feat in sorted(facts.features.items()):
         lines.append(f"  {name:<16} {'yes' if feat.ok else 'NO':<4} {feat.evidence}")

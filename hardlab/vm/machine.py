@@ -26,6 +26,7 @@ from typing import TextIO
 from hardlab import config
 from hardlab.errors import HarnessError
 from hardlab.system import apt, processes
+from hardlab.system.debian import mirror_url
 from hardlab.system.locks import file_lock
 from hardlab.vm import plan as vm_plan
 from hardlab.vm.plan import REPO, Keys, QemuPlan
@@ -397,17 +398,6 @@ def _last_line(path: Path) -> str:
     except OSError:
         return ""
     return lines[-1].strip() if lines else ""
-
-
-def mirror_url() -> str:
-    mirror = config.env("HARDLAB_DEBIAN_MIRROR")
-    if mirror:
-        return mirror
-    for source in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
-        for line in source.read_text(errors="replace").splitlines():
-            if line.startswith("URIs:") and "security" not in line:
-                return line.split()[1]
-    return "http://deb.debian.org/debian"
 
 
 def mirror_error(timeout: float = 10) -> str | None:
