@@ -55,6 +55,7 @@ class RunResult:
     steps: list[StepResult] = field(default_factory=list)
     skip_reason: str = ""
     container_id: str = ""
+    skipped_by_rule: bool = False  # a `when` rule skipped it: the engine lacks a behaviour (strict fails it)
 
     @property
     def ok(self) -> bool:

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from hardlab.spec import FACTS, Case, Expectation, FactRule, Step, parse_range, version_tuple
+from hardlab.spec import FACTS, Case, Expectation, FactRule, Step, caps, parse_range, version_tuple
 from hardlab.spec.steps import CAP_FIELDS
 
 Facts = Mapping[str, Any]  # fact name (hardlab.spec.FACTS) -> value; None when unknown
@@ -27,6 +27,7 @@ def rule_facts(engine: Mapping[str, Any], extra: Mapping[str, Any] | None = None
         "kernel": engine.get("kernel_version"),
         "cgroup": str(engine["cgroup_version"]) if engine.get("cgroup_version") else None,
         "rootless": engine.get("rootless"),
+        "engine_caps": engine.get("engine_caps"),  # for the @engine capability set, not a `when` fact
     }
     out.update({k: v for k, v in (extra or {}).items() if k in FACTS})
     return out
@@ -80,7 +81,12 @@ def _merged(base: Expectation, rule: FactRule) -> Expectation:
     """`base` with the keys the rule names taken from the rule (a capability field replaces only itself)."""
     changes: dict[str, Any] = {}
     caps = dict(base.caps)
+    if {"errno", "errno_not"} & set(rule.replaces):
+        # errno and errno_not are one expectation (what the kernel answered): a rule naming either sets both
+        changes["errno"], changes["errno_not"] = rule.expect.errno, rule.expect.errno_not
     for key in rule.replaces:
+        if key in ("errno", "errno_not"):
+            continue
         if key in CAP_FIELDS:
             caps[CAP_FIELDS[key]] = dict(rule.expect.caps)[CAP_FIELDS[key]]
         else:
@@ -88,6 +94,22 @@ def _merged(base: Expectation, rule: FactRule) -> Expectation:
     if caps != dict(base.caps):
         changes["caps"] = tuple(caps.items())
     return dataclasses.replace(base, **changes)
+
+
+def engine_set(step: Step, facts: Facts) -> tuple[Step, str]:
+    """`@engine` in a capability expectation becomes the engine's own set, by name (a skip when unknown)."""
+    if not any("@engine" in names for _, names in step.expect.caps):
+        return step, ""
+    mask = facts.get("engine_caps")
+    if not mask:
+        return step, (f"the expectation of step {step.name!r} names @engine, the capabilities the engine itself "
+                      "holds, which this engine's probe could not tell")  # fmt: skip
+    own = sorted(caps.decode(str(mask)))
+    fields = tuple((field, tuple(n for name in names for n in (own if name == "@engine" else [name])))
+                   for field, names in step.expect.caps)  # fmt: skip
+    note = f"@engine is the engine's own capability set {mask} = {{{', '.join(own)}}}"
+    return dataclasses.replace(step, expect=dataclasses.replace(step.expect, caps=fields),
+                               decided=(*step.decided, note)), ""  # fmt: skip
 
 
 def resolve_case(case: Case, facts: Facts) -> tuple[Case, str]:
@@ -98,6 +120,8 @@ def resolve_case(case: Case, facts: Facts) -> tuple[Case, str]:
         out = []
         for step in items:
             resolved, reason = resolve_step(step, facts)
+            if not reason:
+                resolved, reason = engine_set(resolved, facts)
             out.append(resolved)
             if reason:
                 reasons.append(reason)

@@ -189,8 +189,42 @@ def probe(client: Any, privileged_probe: bool = True, local: bool | None = None,
         measured.profile, last_cap = behaviour_probe.profile_and_caps(client)
         measured.cap_last_cap = last_cap if last_cap is not None else measured.cap_last_cap
         measured.abis = behaviour_probe.abis(client)
+    for abi in ("i386", "x32"):
+        answer = measured.abis.get(abi) if behaviour else None
+        seen = {True: "answers", False: "refuses (ENOSYS)", None: "was not probed for"}[answer]
+        f[f"{abi}-abi"] = Feature(answer is True, f"the kernel {seen} a getpid made through the {abi} ABI from an "
+                                                  "unconfined container")  # fmt: skip
     facts.facts = measured.to_dict()
+    own = _dockerd_capbnd(facts.engine["docker_host"]) if local else None
+    if own:
+        facts.engine["engine_caps"], facts.engine["engine_caps_source"] = own
+    elif measured.privileged and measured.privileged.capbnd:
+        facts.engine["engine_caps"] = measured.privileged.capbnd
+        facts.engine["engine_caps_source"] = "the CapBnd of a --privileged container (the engine's process is not here)"
     return facts
+
+
+def _dockerd_capbnd(url: str) -> tuple[str, str] | None:
+    """(CapBnd, where it was read) of the dockerd process serving the local socket `url`: the capabilities
+    the engine itself holds, which is what moby >= 23.0 hands a --privileged container (moby#42933)."""
+    if not url.startswith("unix://"):
+        return None
+    socket = url[len("unix://") :]
+    default = os.path.realpath(socket) in {os.path.realpath(p) for p in ("/var/run/docker.sock", "/run/docker.sock")}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or _read(str(proc / "comm")) != "dockerd":
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().decode("utf-8", "replace").split("\0")
+        except OSError:
+            continue
+        names_socket = any(socket in arg for arg in argv)
+        no_hosts = not any(a in {"-H", "--host"} or a.startswith(("-H=", "--host=", "-Hunix")) for a in argv)
+        if names_socket or (default and no_hosts):
+            mask = corefacts.capbnd_from_status(_read(str(proc / "status")) or "")
+            if mask:
+                return mask, f"/proc/{proc.name}/status of the dockerd serving {url}"
+    return None
 
 
 def _engine_facts(info: dict[str, Any], version: dict[str, Any], host: HostFacts, local: bool) -> corefacts.EngineFacts:

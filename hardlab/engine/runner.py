@@ -78,7 +78,7 @@ def run_case(
     the engine cannot do its part (an API error or timeout mid-case included)."""
     case, skip = resolve_case(case, facts or {})
     if skip:
-        return CaseResult(case, case.image, {}, RunResult(skip_reason=skip))
+        return CaseResult(case, case.image, {}, RunResult(skip_reason=skip, skipped_by_rule=True))
     try:
         return _run_case(client, case, base, run_id, owner, values, name_prefix)
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:

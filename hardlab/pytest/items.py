@@ -44,6 +44,9 @@ def judge(request: pytest.FixtureRequest, hardlab_case_run: CaseResult | InputEr
         raise CaseFailure(outcomes.HARNESS_ERROR, f"INPUT ERROR: {result}")
     allure_steps(item.scenario, item.case, result)
     if result.skip_reason:
+        if result.main.skipped_by_rule and item.config.getoption("hardlab_strict"):
+            item.user_properties.append(("hardlab_class", outcomes.HOST_FEATURE_MISSING))
+            raise CaseFailure(outcomes.HOST_FEATURE_MISSING, f"STRICT: {result.skip_reason}")
         pytest.skip(result.skip_reason)  # pointed at the case's TOML line by the plugin's makereport hook
     found = verdict.verdict(result)
     if found:

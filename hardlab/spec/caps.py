@@ -26,7 +26,7 @@ DOCKER_DEFAULT: frozenset[str] = frozenset(
 )  # fmt: skip
 
 # Named sets a scenario can write instead of listing names.
-NAMED_SETS = {"@docker-default", "@all", "@none"}
+NAMED_SETS = {"@docker-default", "@all", "@none", "@engine"}  # @engine: the engine's own set (core.rules)
 
 STATUS_FIELDS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
 

@@ -18,7 +18,7 @@ from hardlab.spec.container import check_container, implied_requirements
 from hardlab.spec.model import Case, Input, Scenario, Step
 from hardlab.spec.placeholders import TRUST_PLACEHOLDERS, placeholders, substitute
 from hardlab.spec.seccomp import seccomp_problems
-from hardlab.spec.steps import parse_control, parse_steps
+from hardlab.spec.steps import PROBE, parse_control, parse_steps
 from hardlab.spec.tomlpos import KeyPath, format_path
 from hardlab.spec.vocabulary import FEATURES, INPUT_KINDS, RUNNERS, USES
 
@@ -33,8 +33,10 @@ DEFAULT_TIMEOUT = 10.0
 CASE_SHARED_KEYS = {
     "runner",
     "uses",
-    "tags", "requires", "image", "timeout", "container", "use_inputs", "start_error", "no_control_reason",
+    "tags", "requires", "image", "timeout", "container", "use_inputs", "start_error", "no_control_reason", "abis",
 }  # fmt: skip
+# Syscall ABIs a case's `syscall` steps can be made through (hardlab-probe --abi); x86_64 is the native one.
+ABIS = {"x86_64": None, "i386": "i386-abi", "x32": "x32-abi"}  # abi -> the host feature it needs
 CASE_KEYS = {"id", "title", "step", "control", "parametrize", *CASE_SHARED_KEYS}
 _ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
 
@@ -100,6 +102,7 @@ def _scenario(data: dict[str, Any], path: Path, check: Checker) -> Scenario | No
             continue
         check.keys(raw, cpath, CASE_KEYS)
         built: list[Case] = []
+        abis = _abis(check, _merge(defaults, raw), cpath)
         for expanded, params in _parametrize(check, raw, cpath):
             merged = _merge(defaults, expanded)
             case = _case(check, merged, cpath, inputs, params)
@@ -109,7 +112,7 @@ def _scenario(data: dict[str, Any], path: Path, check: Checker) -> Scenario | No
                 check.error((*cpath, "id"), f"duplicate case id {case.id!r} (first at {format_path(seen[case.id])})")
             seen[case.id] = cpath
             built.append(case)
-        cases += _rules_for_rows(check, built)
+        cases += [variant for case in _rules_for_rows(check, built) for variant in _on_abis(case, abis)]
     return Scenario(
         path=path,
         id=sid,
@@ -145,6 +148,44 @@ def _rules_for_rows(check: Checker, built: list[Case]) -> list[Case]:
     for c in built:
         control = c.control and dataclasses.replace(c.control, steps=keep(c.control.steps, c.id))
         out.append(dataclasses.replace(c, steps=keep(c.steps, c.id), control=control))
+    return out
+
+
+def _abis(check: Checker, raw: Mapping[str, Any], path: KeyPath) -> tuple[str, ...]:
+    """`abis = ["x86_64", "i386"]`: the ABIs every `syscall` step of the case is made through."""
+    if "abis" not in raw:
+        return ("x86_64",)
+    names = check.strings(raw, "abis", path, allow_single=False)
+    for name in names:
+        if name not in ABIS:
+            check.error((*path, "abis"), f"unknown ABI {name!r}; known: {', '.join(ABIS)}")
+    if len(set(names)) != len(names):
+        check.error((*path, "abis"), "names an ABI twice")
+    return names or ("x86_64",)
+
+
+def _on_abis(case: Case, abis: tuple[str, ...]) -> list[Case]:
+    """One case per ABI: the x86_64 one keeps its id; another ABI's is `ID-ABI`, its syscall steps go through
+    that ABI (`hardlab-probe --abi ABI`) and it needs the host feature saying the kernel accepts it."""
+    out = []
+    for abi in abis:
+        if abi == "x86_64":
+            out.append(case)
+            continue
+
+        def through(steps: tuple[Step, ...], abi: str = abi) -> tuple[Step, ...]:
+            return tuple(
+                dataclasses.replace(s, argv=(PROBE, "--abi", abi, *s.argv[1:]), name=f"{s.name} [{abi}]")
+                if s.argv[:1] == (PROBE,) and "--abi" not in s.argv else s
+                for s in steps
+            )  # fmt: skip
+
+        control = case.control and dataclasses.replace(case.control, steps=through(case.control.steps))
+        feature = ABIS[abi] or ""
+        out.append(dataclasses.replace(
+            case, id=f"{case.id}-{abi}", title=f"{case.title} [{abi} ABI]", steps=through(case.steps),
+            control=control, requires=tuple(dict.fromkeys((*case.requires, feature))),
+        ))  # fmt: skip
     return out
 
 

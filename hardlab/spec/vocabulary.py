@@ -16,6 +16,8 @@ FEATURES = {
     "rootful": "the engine runs as root (not rootless)",
     "local-engine": "the engine runs on this machine (host files can be read)",
     "x86_64": "the engine's host is x86_64",
+    "i386-abi": "the kernel answers 32-bit x86 system calls from a 64-bit container (IA32 emulation)",
+    "x32-abi": "the kernel answers x32 system calls (CONFIG_X86_X32_ABI)",
     "trust-lab": "docker-registry and notary-server are installed, or this is root on Debian and can install them",
 }
 
@@ -26,7 +28,7 @@ ERRNO_NAMES = {
     "ENOMEM", "EACCES", "EFAULT", "EBUSY", "EEXIST", "EXDEV", "ENODEV", "ENOTDIR", "EISDIR", "EINVAL",
     "ENFILE", "EMFILE", "ENOTTY", "EFBIG", "ENOSPC", "ESPIPE", "EROFS", "EMLINK", "EPIPE", "ERANGE",
     "ENOSYS", "EOPNOTSUPP", "EAFNOSUPPORT", "EPROTONOSUPPORT", "ENOPKG", "ENOKEY", "EBADMSG", "OK",
-    "ENAMETOOLONG", "ENOTSUP", "ENOTSOCK", "ESOCKTNOSUPPORT", "EPROTOTYPE", "EKEYREJECTED", "ENOTBLK",
+    "ENAMETOOLONG", "SIGSYS", "ENOTSUP", "ENOTSOCK", "ESOCKTNOSUPPORT", "EPROTOTYPE", "EKEYREJECTED", "ENOTBLK",
 }  # fmt: skip
 
 RUNNERS = ("container", "host")
