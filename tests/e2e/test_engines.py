@@ -80,6 +80,42 @@ def test_a_seccomp_scenario_runs_on_the_26_1_engine(engine_26: dockerd.Engine, r
     client.close()
 
 
+def test_the_seccomp_and_capabilities_packs_hold_on_26_1_judged_by_its_facts(
+    engine_26: dockerd.Engine, run_hardlab: Any
+) -> None:
+    """The whole seccomp and capabilities packs: 0 failures on 26.1, where the newer profile allows
+    process_vm_* and name_to_handle_at (they must reach the kernel there, and the verdict says why)."""
+    out = run_hardlab("scenarios/seccomp", "scenarios/capabilities", "-n", "2", env={"DOCKER_HOST": engine_26.url},
+                      timeout=900)  # fmt: skip
+    assert out.code == 0, out.output[-3000:]
+    assert out.summary["totals"]["failed"] == 0 and out.summary["totals"]["error"] == 0
+    pvm = out.result("process_vm_readv")
+    assert pvm["outcome"] == "passed"
+    decided = [line for row in pvm["evidence"] for line in row.get("depends_on", [])]
+    assert any("meets >=23.0" in line and "moby#42083" in line for line in decided), decided
+    assert out.result("stime-i386")["outcome"] == "passed"  # observable through the 32-bit ABI only
+
+
+def test_a_weakened_engine_fails_the_seccomp_pack(run_hardlab: Any, tmp_path: Path) -> None:
+    """Negative control of the whole approach: with an allow-all default profile, >= 10 cases fail."""
+    if os.geteuid() != 0:
+        pytest.skip("starting a second dockerd needs root")
+    try:
+        prepared = matrix.prepare(matrix.by_name("26.1-runc"))
+    except matrix.MatrixError as exc:
+        pytest.skip(f"Debian 13's docker.io 26.1.5 is not available here: {exc}")
+    weak = {**prepared.daemon, "seccomp-profile": str(dockerd.seccomp_allow_all(tmp_path))}
+    with dockerd.running("e2e-26.1-weak", weak, binary=prepared.binary, path=prepared.path) as engine:
+        client = engine.client()
+        images.ensure_all(client)
+        client.close()
+        out = run_hardlab("scenarios/seccomp", "-n", "2", env={"DOCKER_HOST": engine.url}, timeout=900)
+    assert out.code == 1
+    failed = [r["nodeid"] for r in out.summary["results"] if r["outcome"] == "failed"]
+    assert len(failed) >= 10, failed
+    assert any(n.endswith("::mount") for n in failed) and any(n.endswith("::mount-i386") for n in failed)
+
+
 @pytest.mark.parametrize("where", ["main", "26.1"])
 def test_i386_syscalls_reach_the_kernel_and_meet_the_profile(
     where: str, docker_client: Any, engine_26: dockerd.Engine
