@@ -176,7 +176,7 @@ def content_trust_pull(
     try:
         _pin_engine(lab, target.url)  # seed, pulls and the image cleanup all go to the audited engine
         repos = seed(lab)
-        cli = os.environ.get("HARDLAB_DOCKER_CLI", "docker")
+        cli = config.env("HARDLAB_DOCKER_CLI") or "docker"
 
         def pull(ref: str) -> CliRun:
             client_env = lab.env(trust=False, docker_config=lab.new_docker_config(f"audit-{ref.rsplit(':', 1)[1]}"))

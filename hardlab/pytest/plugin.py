@@ -7,7 +7,6 @@ autoloading is off), so another repository that installs hardlab collects its ow
 from __future__ import annotations
 
 import json
-import os
 import signal
 from collections.abc import Generator
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from hardlab import config as settings
 from hardlab.engine import labels
 from hardlab.engine.client import connect, sweep_run
 from hardlab.engine.probe import HostFacts, environment_properties
@@ -59,7 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is not None:
         run_id, owner = workerinput["hardlab_run_id"], workerinput["hardlab_owner"]
     else:
-        run_id = os.environ.get("HARDLAB_RUN_ID") or labels.new_run_id()
+        run_id = settings.env("HARDLAB_RUN_ID") or labels.new_run_id()
         owner = labels.owner()
     config.stash[KEY] = RunState(run_id, owner, Summary(run_id))
     if workerinput is None:
