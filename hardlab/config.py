@@ -19,6 +19,7 @@ CHECKOUT = PACKAGE.parent if (PACKAGE.parent / "pyproject.toml").is_file() else 
 SETTINGS: dict[str, str] = {
     "HARDLAB_CACHE": "cache folder for image tarballs and the VM (default ~/.cache/hardlab)",
     "HARDLAB_STATE_DIR": "state of long-lived helpers: the trust lab, dockerd logs (default /var/tmp/hardlab)",
+    "HARDLAB_ENGINE_WAIT": "seconds scripts/ensure-engine waits for a dockerd it started to answer (default 90)",
     "HARDLAB_RUN_ID": "the run id put on every container (default: a new one per run)",
     "HARDLAB_REPORTS": "where reports are written (default ./reports)",
     "HARDLAB_RECIPES": "folder of lab image recipes (default: the package's own)",
