@@ -32,6 +32,7 @@ SETTINGS: dict[str, str] = {
     "HARDLAB_VM_CPUS": "VM CPUs (default 2)",
     "HARDLAB_VM_MEMORY_MB": "VM memory in MiB (default 3072)",
     "HARDLAB_VM_DATA_DISK": "0 to boot the VM without its persistent engine data disk",
+    "HARDLAB_PREFETCH": "container cases one pytest process runs at once, ahead of pytest (default 4; 0: one by one)",
 }
 
 
@@ -61,6 +62,11 @@ def recipes_dir() -> Path:
 def project_root() -> Path:
     """The folder a command works in: the checkout when run from one, else the current folder."""
     return CHECKOUT or Path.cwd()
+
+
+def prefetch_threads() -> int:
+    value = env("HARDLAB_PREFETCH", "4")
+    return int(value) if value.isdigit() else 4
 
 
 def temp_dir() -> Path:

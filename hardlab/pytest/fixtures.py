@@ -11,7 +11,7 @@ from hardlab.core.inputs import InputError, bind
 from hardlab.core.records import evidence
 from hardlab.engine.client import connect, sweep_dead
 from hardlab.engine.probe import HostFacts
-from hardlab.engine.runner import run_case
+from hardlab.engine.runner import run_case, session_containers
 from hardlab.errors import HarnessError
 from hardlab.hoststeps import host_facts, run_host_case
 from hardlab.outcomes import HARNESS_ERROR, HOST_FEATURE_MISSING
@@ -24,10 +24,23 @@ def engine_client(cfg: pytest.Config) -> Any:
     """The run's one docker-py client; the first use also sweeps leftovers of runs whose owner died."""
     state = run_state(cfg)
     if state.client is None:
-        state.client = connect()
+        client = connect()
         state.engine_marker.touch()  # tells the xdist controller this run has containers to sweep
-        sweep_dead(state.client)  # leftovers of runs whose owner died (kill -9, crashed CI)
+        sweep_dead(client)  # leftovers of runs whose owner died (kill -9, crashed CI)
+        state.containers = session_containers()
+        state.client = client
     return state.client
+
+
+def host_facts_for(cfg: pytest.Config, client: Any) -> HostFacts:
+    """What this host can enforce; probed once per run and shared by xdist workers through a file."""
+    cache = run_state(cfg).host_cache
+    with file_lock(cache.with_suffix(".lock")):
+        if cache.is_file():
+            return HostFacts.from_json(cache.read_text())
+        facts = host_facts(client)
+        cache.write_text(facts.to_json())
+        return facts
 
 
 @pytest.fixture(scope="session")
@@ -42,13 +55,7 @@ def hardlab_client(pytestconfig: pytest.Config) -> Any:
 @pytest.fixture(scope="session")
 def hardlab_host(pytestconfig: pytest.Config, hardlab_client: Any) -> HostFacts:
     """What this host can enforce; probed once per run and shared by xdist workers through a file."""
-    cache = run_state(pytestconfig).host_cache
-    with file_lock(cache.with_suffix(".lock")):
-        if cache.is_file():
-            return HostFacts.from_json(cache.read_text())
-        facts = host_facts(hardlab_client)
-        cache.write_text(facts.to_json())
-        return facts
+    return host_facts_for(pytestconfig, hardlab_client)
 
 
 @pytest.fixture(scope="session")
@@ -81,12 +88,17 @@ def hardlab_case_run(request: pytest.FixtureRequest, hardlab_client: Any, hardla
             pytest.fail("STRICT: " + "; ".join(missing), pytrace=False)
         pytest.skip("; ".join(missing))
     state = run_state(request.config)
+    ahead = state.prefetch.take(item) if state.prefetch is not None else None
     try:
-        values = bind(scenario, item.hardlab_inputs or overrides(request.config))
-        if case.runner == "host":
+        if ahead is not None:
+            result = ahead.result()  # run ahead by the session's pool (hardlab.pytest.prefetch)
+        elif case.runner == "host":
+            bind(scenario, item.hardlab_inputs or overrides(request.config))
             result = _run_host_case(request, hardlab_client, scenario, case)
         else:
-            result = run_case(hardlab_client, case, scenario.path.parent, state.run_id, state.owner, values)
+            values = bind(scenario, item.hardlab_inputs or overrides(request.config))
+            result = run_case(hardlab_client, case, scenario.path.parent, state.run_id, state.owner, values,
+                              containers=state.containers)  # fmt: skip
     except InputError as exc:
         return exc
     except HarnessError as exc:
