@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from hardlab import config as settings
 from hardlab.core.inputs import InputError, bind
 from hardlab.core.records import evidence
 from hardlab.engine.client import connect, sweep_dead
@@ -15,6 +16,8 @@ from hardlab.engine.runner import run_case, session_containers
 from hardlab.errors import HarnessError
 from hardlab.hoststeps import host_facts, run_host_case
 from hardlab.outcomes import HARNESS_ERROR, HOST_FEATURE_MISSING
+from hardlab.pytest import schedule
+from hardlab.pytest.prefetch import Prefetch, eligible
 from hardlab.pytest.state import harness_failure, run_state
 from hardlab.system.locks import file_lock
 from hardlab.trust.lab import seed
@@ -53,9 +56,25 @@ def hardlab_client(pytestconfig: pytest.Config) -> Any:
 
 
 @pytest.fixture(scope="session")
-def hardlab_host(pytestconfig: pytest.Config, hardlab_client: Any) -> HostFacts:
-    """What this host can enforce; probed once per run and shared by xdist workers through a file."""
-    return host_facts_for(pytestconfig, hardlab_client)
+def hardlab_host(request: pytest.FixtureRequest, hardlab_client: Any) -> HostFacts:
+    """What this host can enforce; probed once per run and shared by xdist workers through a file.
+    Knowing it, this process starts running its container cases ahead (hardlab.pytest.prefetch)."""
+    facts = host_facts_for(request.config, hardlab_client)
+    start_prefetch(request.session, hardlab_client, facts)
+    return facts
+
+
+def start_prefetch(session: pytest.Session, client: Any, host: HostFacts) -> None:
+    """Run this process's container cases ahead in a pool (its xdist share, or the whole session)."""
+    config = session.config
+    state = run_state(config)
+    threads = settings.prefetch_threads()
+    if state.prefetch is not None or threads == 0 or state.containers is None:
+        return
+    mine = [item for item in schedule.my_share(config, session.items) if eligible(item, host)]
+    if mine:
+        state.prefetch = Prefetch(threads)
+        state.prefetch.start(client, host, mine, state.run_id, state.owner, overrides(config), state.containers)
 
 
 @pytest.fixture(scope="session")

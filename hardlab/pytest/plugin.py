@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from hardlab import config as settings
 from hardlab.engine import labels
 from hardlab.engine.client import connect, sweep_run
 from hardlab.engine.probe import HostFacts, environment_properties
@@ -23,7 +22,6 @@ from hardlab.engine.runner import drain, remove_all
 from hardlab.errors import HarnessError
 from hardlab.pytest import fixtures, schedule, trustlab
 from hardlab.pytest.items import CaseItem, ScenarioFile
-from hardlab.pytest.prefetch import Prefetch, eligible
 from hardlab.pytest.recorder import Recorder, Summary
 from hardlab.pytest.state import KEY, RunState, run_state
 
@@ -81,34 +79,6 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     if getattr(config.option, "dist", None) != "load":
         return None
     return schedule.make_scheduler(config, log)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtestloop(session: pytest.Session) -> Generator[None, Any, Any]:
-    """Before the first item: run this process's container cases ahead, in a pool (hardlab.pytest.prefetch)."""
-    _start_prefetch(session)
-    return (yield)
-
-
-def _start_prefetch(session: pytest.Session) -> None:
-    config = session.config
-    threads = settings.prefetch_threads()
-    if threads == 0 or config.option.collectonly or getattr(config.option, "setupplan", False):
-        return
-    mine = schedule.my_share(config, session.items)
-    if not any(isinstance(item, CaseItem) for item in mine):
-        return  # nothing for the engine (the project's own tests): do not even connect
-    state = run_state(config)
-    try:
-        client = fixtures.engine_client(config)
-        host = fixtures.host_facts_for(config, client)
-    except HarnessError:
-        return  # every item's setup reports it, as without prefetching
-    if not any(eligible(item, host) for item in mine):
-        return
-    assert state.containers is not None
-    state.prefetch = Prefetch(threads)
-    state.prefetch.start(client, host, mine, state.run_id, state.owner, fixtures.overrides(config), state.containers)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -127,6 +127,7 @@ def make_scheduler(config: pytest.Config, log: Any) -> Any:
         a crashed worker's leftovers go to its replacement)."""
 
         collection: list[str] | None
+        maxschedchunk: int | None
 
         def schedule(self) -> None:
             collection: list[str] = next(iter(self.node2collection.values()), [])
@@ -137,6 +138,8 @@ def make_scheduler(config: pytest.Config, log: Any) -> Any:
                 self.log("**Different tests collected, aborting run**")
                 return
             self.collection = list(collection)
+            if self.maxschedchunk is None:  # as LoadScheduling does: a crashed worker's leftovers in one chunk
+                self.maxschedchunk = len(collection)
             count = self.numnodes
             shares = sharing.partition(units(self.config, collection, file_lookup(self.config.rootpath)), count)
             nodes = sorted(self.nodes, key=_number)
