@@ -3,6 +3,8 @@ a container that dies under a run is replaced."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from hardlab.core.inputs import bind
@@ -85,3 +87,26 @@ def test_a_shared_container_that_died_is_replaced_and_the_run_repeated(docker_cl
         runner.drain()
         sweep_run(docker_client, run_id)
     assert leftovers(docker_client, run_id) == []
+
+
+def test_engine_calls_from_worker_threads_never_iterate_the_environment(docker_client, monkeypatch) -> None:
+    """requests iterates os.environ for proxies on every call unless told not to: from a prefetch thread that
+    raced pytest setting PYTEST_CURRENT_TEST (KeyError, a harness error on a random case). The client reads
+    the proxy variables once when it connects."""
+    from hardlab.engine.client import connect
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    client = connect()
+    assert client.api.trust_env is False
+    assert client.api.proxies == {} or "https" in client.api.proxies  # read once, at connect
+    environ = dict(os.environ)
+    iterated = []
+
+    class Watch(dict):
+        def items(self):  # what urllib's getproxies_environment calls
+            iterated.append(1)
+            return super().items()
+
+    monkeypatch.setattr("os.environ", Watch(environ))
+    client.ping()
+    assert iterated == []
