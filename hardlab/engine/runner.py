@@ -140,18 +140,28 @@ def prepare(
 
 
 def execute(client: docker.DockerClient, prepared: Prepared, containers: Containers | None = None) -> CaseResult:
-    """Run a prepared case: its control and its own run at the same time. A broken or skipped control
-    makes the check meaningless: the case's own run is then left out of the result, as if never run."""
-    main_run = prepared.main
+    """Run a prepared case. A broken or skipped control makes the check meaningless: the case's own run is
+    then left out of the result, as if never run. A case's own run in a container of its own starts with
+    its control (the start is the slow part); one in a shared container is a few execs, run after the
+    control and only if the control held."""
+    main_run, control_run = prepared.main, prepared.control
     result = CaseResult(prepared.case, prepared.image, main_run.spec.options, RunResult())
     with _engine_errors():
-        if prepared.control is None:
+        if control_run is None:
             result.main = _run(client, main_run, containers)
             return result
-        result.control_options = prepared.control.spec.options
+        result.control_options = control_run.spec.options
+        if _shares(main_run, containers):
+            assert containers is not None
+            result.control = _run(client, control_run, containers)
+            if result.control.skip_reason or not result.control.ok:
+                containers.unplan(main_run.key)
+                return result
+            result.main = _run(client, main_run, containers)
+            return result
         main = _runs.submit(_run, client, main_run, containers)
         try:
-            result.control = _run(client, prepared.control, containers)
+            result.control = _run(client, control_run, containers)
         finally:
             concurrent.futures.wait([main])
         if result.control.skip_reason or not result.control.ok:
@@ -178,8 +188,13 @@ def _ensure(client: docker.DockerClient, image: str) -> str:
     return _images[key]
 
 
+def _shares(run: Run, containers: Containers | None) -> bool:
+    return containers is not None and run.spec.shareable and containers.expects(run.key)
+
+
 def _run(client: docker.DockerClient, run: Run, containers: Containers | None) -> RunResult:
-    if containers is not None and run.spec.shareable and containers.expects(run.key):
+    if _shares(run, containers):
+        assert containers is not None
         return _run_shared(client, run, containers)
     return _run_own(client, run, containers)
 

@@ -88,6 +88,21 @@ class Containers:
         with self._lock:
             self._expected[key] += 1
 
+    def unplan(self, key: str) -> None:
+        """A planned run of `key` will not happen (its case's control failed): the container may go sooner."""
+        with self._lock:
+            self._expected[key] -= 1
+            slot = self._slots.get(key)
+            if slot is None or self._expected[key] > 0:
+                return
+            del self._slots[key]
+            slot.retired = True
+            drop = slot.users == 0 and not slot.removed
+            if drop:
+                slot.removed = True
+        if drop:
+            self._drop(slot)
+
     def expects(self, key: str) -> bool:
         with self._lock:
             return self._expected[key] > 0

@@ -183,3 +183,13 @@ def test_close_waits_for_creates_in_flight() -> None:
 def test_unplanned_configurations_are_not_shared() -> None:
     containers = session(Engine(), a=1)
     assert containers.expects("a") and not containers.expects("b")
+
+
+def test_an_unplanned_run_lets_the_container_go_early() -> None:
+    engine = Engine()
+    containers = session(engine, a=2)
+    with containers.lease("a", engine.start):
+        pass
+    assert engine.removed == []  # one more run planned
+    containers.unplan("a")  # its case's control failed: it will not come
+    assert engine.removed == [1] and not containers.expects("a")
