@@ -119,7 +119,8 @@ def partition(units: Sequence[Unit], bins: int) -> list[list[int]]:
     Units that share a key go to the same worker, so one container serves them all; a key so common that
     its units would overload one worker (more than half a worker's share of the work) is not followed:
     each worker then starts its own container for it. Groups go heaviest first to the least loaded
-    worker. Within a worker, units that run in pytest's thread come first (so they overlap with the
+    worker: first the work that runs in pytest's thread (one item after another), then the pool's. Within a
+    worker, units that run in pytest's thread come first (so they overlap with the
     pool's work), then the rest; each in collection order."""
     if bins <= 1:
         return [_ordered(units, range(len(units)))]
@@ -149,12 +150,24 @@ def partition(units: Sequence[Unit], bins: int) -> list[list[int]]:
     groups: dict[int, list[int]] = {}
     for i in range(len(units)):
         groups.setdefault(root(i), []).append(i)
-    loads = [0.0] * bins
+    loads, serial = [0.0] * bins, [0.0] * bins
     out: list[list[int]] = [[] for _ in range(bins)]
-    for members in sorted(groups.values(), key=lambda m: (-sum(units[i].cost for i in m), m[0])):
+
+    def weight_of(members: list[int]) -> float:
+        return sum(units[i].cost for i in members)
+
+    ordered = sorted(groups.values(), key=lambda m: (-weight_of(m), m[0]))
+    # Work in pytest's thread runs one item after another: spread it first, so no worker's serial chain is
+    # longer than it must be; then fill up with the pool's work, which runs alongside.
+    for members in [m for m in ordered if not all(units[i].background for i in m)]:
+        target = min(range(bins), key=lambda b: (serial[b], loads[b], b))
+        out[target].extend(members)
+        serial[target] += weight_of(members)
+        loads[target] += weight_of(members)
+    for members in [m for m in ordered if all(units[i].background for i in m)]:
         target = min(range(bins), key=lambda b: (loads[b], b))
         out[target].extend(members)
-        loads[target] += sum(units[i].cost for i in members)
+        loads[target] += weight_of(members)
     return [_ordered(units, sorted(b)) for b in out]
 
 
