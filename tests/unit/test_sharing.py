@@ -237,9 +237,10 @@ def test_the_packs_syscall_table_shares_a_handful_of_containers() -> None:
 def test_partition_spreads_pytest_thread_work_before_the_pools() -> None:
     """Two serial chains (a content-trust lab's cases, the scans) go to different workers even when the
     pool's work would balance the totals otherwise: a serial chain cannot be sped up by the pool."""
-    units = [Unit(("lab",), 4.0, False), Unit(("lab",), 4.0, False), Unit((), 3.0, False),
-             Unit(("big",), 6.0, True), Unit(("big",), 6.0, True)]  # fmt: skip
+    units = [Unit(("lab",), 2.0, False), Unit(("lab",), 2.0, False), Unit((), 3.0, False),
+             Unit(("big",), 1.0, True), Unit(("big",), 1.0, True), *[Unit((), 2.0, True)] * 6]  # fmt: skip
     shares = partition(units, 2)
     where = {i: n for n, s in enumerate(shares) for i in s}
     assert where[0] == where[1] != where[2]
-    assert where[3] == where[4] == where[2]  # the pool's group fills the worker with the shorter chain
+    assert where[3] == where[4] == where[2]  # the pool's work fills the worker with the shorter chain first
+    assert sorted(sum(units[i].cost for i in s) for s in shares) == [10.0, 11.0]
