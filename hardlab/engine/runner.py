@@ -153,7 +153,11 @@ def execute(client: docker.DockerClient, prepared: Prepared, containers: Contain
         result.control_options = control_run.spec.options
         if _shares(main_run, containers):
             assert containers is not None
-            result.control = _run(client, control_run, containers)
+            try:
+                result.control = _run(client, control_run, containers)
+            except BaseException:
+                containers.unplan(main_run.key)
+                raise
             if result.control.skip_reason or not result.control.ok:
                 containers.unplan(main_run.key)
                 return result
