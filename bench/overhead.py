@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The pack through hardlab next to the naive CLI loop a student would type, in one go on one machine.
 
-    python bench/overhead.py [-n 2] [--raw-limit N] [--skip-raw]
+    python bench/overhead.py [-n 2] [--raw-limit N] [--skip-raw] [--baseline CHECKOUT]
 
 1. `hardlab run -n N` on the whole pack (warm: images built), counting the containers it starts and the
    execs it makes by the engine's own event stream;
@@ -10,6 +10,8 @@
    does);
 and prints wall seconds, containers started, the distinct container configurations the cases need, seconds
 per probe and the ratio hardlab / raw per probe (target <= 0.5), with the date, the machine and its load.
+`--baseline CHECKOUT` first runs another checkout's pack the same way (e.g. `git worktree add` of main), so
+a before/after ratio comes from the same machine and minute.
 """
 
 from __future__ import annotations
@@ -193,42 +195,57 @@ def raw_probes(summary: dict[str, Any]) -> tuple[list[list[str]], dict[str, int]
     return probes, {"configurations": len(keys), "mutating_cases": mutating}
 
 
+def run_pack(checkout: Path, workers: str, client: Any) -> tuple[float, dict[str, int], str, int]:
+    """`hardlab run -n WORKERS` of `checkout`'s code on its pack: wall seconds, engine events, pytest's last
+    line, exit code."""
+    run_id = "bench-" + uuid.uuid4().hex[:8]
+    env = {**os.environ, "HARDLAB_RUN_ID": run_id, "PYTHONPATH": str(checkout)}
+    events = Events(client, run_id)
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "hardlab.cli", "run", "-n", workers, "-q", "-p", "no:cacheprovider"],
+                          cwd=checkout, env=env, capture_output=True, text=True)  # fmt: skip
+    wall = time.perf_counter() - started
+    counts = events.stop()
+    if done.returncode != 0:
+        print(done.stdout[-3000:], done.stderr[-2000:], file=sys.stderr)
+    tail = [line for line in done.stdout.splitlines() if " in " in line and ("passed" in line or "failed" in line)]
+    return wall, counts, tail[-1].strip("= ") if tail else "?", done.returncode
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--workers", default="2")
     parser.add_argument("--raw-limit", type=int, default=0, help="run only the first N raw probes (0: all)")
     parser.add_argument("--skip-raw", action="store_true", help="only the pack")
+    parser.add_argument("--baseline", type=Path, help="also run this checkout's pack first (e.g. a worktree of main)")
     args = parser.parse_args(argv)
-    hardlab = [str(Path(sys.executable).parent / "hardlab")]
     client = connect()
-    subprocess.run([*hardlab, "images", "build"], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "hardlab.cli", "images", "build"], cwd=ROOT, check=True, capture_output=True)
     subprocess.run(["docker", "run", "--rm", images.ensure(client, "lab:busybox"), "true"], check=True)
 
     print(f"date:    {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
     print(f"machine: {machine()}")
     print(f"engine:  Docker {client.version().get('Version')} at {os.environ.get('DOCKER_HOST', 'the local socket')}")
+    if args.baseline:
+        print(f"load:    {load()} (1-min load average before the baseline)")
+        wall, counts, last, _ = run_pack(args.baseline.resolve(), args.workers, client)
+        print(f"base:    {args.baseline}: {wall:.1f} s wall, {last}; containers started {counts.get('start', 0)}, "
+              f"execs {counts.get('exec_start', 0)}")  # fmt: skip
+        base_wall = wall
     print(f"load:    {load()} (1-min load average before the pack)")
-
-    run_id = "bench-" + uuid.uuid4().hex[:8]
-    events = Events(client, run_id)
-    started = time.perf_counter()
-    done = subprocess.run([*hardlab, "run", "-n", args.workers, "-q", "-p", "no:cacheprovider"], cwd=ROOT,
-                          env={**os.environ, "HARDLAB_RUN_ID": run_id}, capture_output=True, text=True)  # fmt: skip
-    pack = time.perf_counter() - started
-    counts = events.stop()
-    tail = [line for line in done.stdout.splitlines() if " in " in line and ("passed" in line or "failed" in line)]
-    if done.returncode != 0:
-        print(done.stdout[-3000:], done.stderr[-2000:], file=sys.stderr)
+    pack, counts, last, code = run_pack(ROOT, args.workers, client)
     summary = json.loads(SUMMARY.read_text())
     probes, plan = raw_probes(summary)
     bound = plan["configurations"] + plan["mutating_cases"]
-    print(f"\npack:    `hardlab run -n {args.workers}`: {pack:.1f} s wall, {tail[-1].strip('= ') if tail else '?'}")
+    print(f"\npack:    `hardlab run -n {args.workers}`: {pack:.1f} s wall, {last}")
     print(f"         containers started {counts.get('start', 0)} (created {counts.get('create', 0)}), "
           f"execs {counts.get('exec_start', 0)}; probes reported {len(probes)}")  # fmt: skip
     print(f"         distinct configurations {plan['configurations']} + mutating cases {plan['mutating_cases']}"
           f" = {bound} (target: containers started <= {bound})")  # fmt: skip
+    if args.baseline:
+        print(f"         vs the baseline: {pack / base_wall:.2f} x its wall time")
     if args.skip_raw:
-        return 0 if done.returncode == 0 else 1
+        return 0 if code == 0 else 1
 
     chosen = probes[: args.raw_limit] if args.raw_limit else probes
     print(f"load:    {load()} (before the raw loop)")
@@ -244,7 +261,7 @@ def main(argv: list[str]) -> int:
           f"ratio {pack_per / raw_per:.2f} (target <= {TARGET_RATIO}; hardlab's time includes pytest and "
           "the host-step cases)")  # fmt: skip
     print(f"load:    {load()} (after)")
-    return 0 if done.returncode == 0 else 1
+    return 0 if code == 0 else 1
 
 
 if __name__ == "__main__":
