@@ -37,6 +37,7 @@ SETTINGS: dict[str, str] = {
     "HARDLAB_ORIGIN": "set to vm in every job the lab VM runs: where the results come from",
     "HARDLAB_VM_RUN": "set in every job the lab VM runs: the id of that job's run",
     "HARDLAB_REGISTRY": "printed by `hardlab trust up` for the user's shell: the lab registry's host:port",
+    "HARDLAB_PREFETCH": "container cases one pytest process runs at once, ahead of pytest (default 4; 0: one by one)",
 }
 
 
@@ -66,6 +67,11 @@ def recipes_dir() -> Path:
 def project_root() -> Path:
     """The folder a command works in: the checkout when run from one, else the current folder."""
     return CHECKOUT or Path.cwd()
+
+
+def prefetch_threads() -> int:
+    value = env("HARDLAB_PREFETCH", "4")
+    return int(value) if value.isdigit() else 4
 
 
 def temp_dir() -> Path:

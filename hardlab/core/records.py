@@ -14,6 +14,7 @@ def evidence(result: CaseResult) -> list[dict[str, Any]]:
     for label, run in (("control", result.control), ("case", result.main)):
         if run is None:
             continue
+        container = run.container_id[:12]  # which container: runs sharing one show the same id
         if not run.started:
             out.append({"run": label, "step": "start", "start_error": run.start_error})
         for sr in run.steps:
@@ -22,6 +23,7 @@ def evidence(result: CaseResult) -> list[dict[str, Any]]:
                 "step": sr.step.name,
                 "control": sr.step.control,
                 "command": sr.step.display,
+                "container": container,
                 "exit_code": sr.observed.exit_code,
                 "stdout": sr.observed.stdout[-2000:],
                 "stderr": sr.observed.stderr[-2000:],

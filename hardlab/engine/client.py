@@ -16,6 +16,7 @@ import docker
 import docker.errors
 import docker.tls
 import requests.exceptions
+import requests.utils
 
 from hardlab.engine import labels
 from hardlab.errors import HarnessError
@@ -29,6 +30,7 @@ def connect(timeout: int = 120) -> docker.DockerClient:
     """A client for DOCKER_HOST (or the local socket) that has answered a ping."""
     try:
         client = docker.from_env(timeout=timeout)
+        _read_environment_once(client)
         client.ping()
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
@@ -36,6 +38,14 @@ def connect(timeout: int = 120) -> docker.DockerClient:
             f"no Docker Engine answers at {where}: {exc}. Start one (make run does: scripts/ensure-engine)"
         ) from exc
     return client
+
+
+def _read_environment_once(client: docker.DockerClient) -> None:
+    """requests looks up proxy variables on every call by iterating os.environ, which raises KeyError in a
+    worker thread while pytest's thread sets or removes PYTEST_CURRENT_TEST. Look them up once, here."""
+    api = client.api
+    api.proxies = requests.utils.get_environ_proxies(api.base_url)
+    api.trust_env = False
 
 
 def sweep_dead(client: docker.DockerClient) -> int:
@@ -96,6 +106,7 @@ def connect_to(
             client = docker.DockerClient(base_url=url.replace("tcp://", "https://"), tls=tls, timeout=timeout)
         else:
             client = docker.DockerClient(base_url=url, timeout=timeout)
+        _read_environment_once(client)
         client.ping()
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
         raise EngineError(f"{url} does not answer: {type(exc).__name__}: {exc}") from exc

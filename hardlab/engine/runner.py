@@ -1,16 +1,22 @@
-"""Run cases on a real Docker Engine through docker-py: one container per case, steps by exec.
+"""Run cases on a real Docker Engine through docker-py: steps by exec in labelled containers.
 
-Create and start are separate calls so a failed start is still removed; every container carries the
-run's labels; a sweep at start removes leftovers of dead runs and a sweep at the end removes the run's.
+A case's control and its own run start at the same time, each in a container of its own or, when the
+session planned it, in the running container that read-only runs of the same configuration share
+(`hardlab.engine.shared`; `hardlab.core.sharing` decides which runs may). Create and start are separate
+calls so a failed start is still removed; every container carries the run's labels; a sweep at start
+removes leftovers of dead runs and a sweep at the end removes the run's.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import os
+import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +26,29 @@ import docker.types
 import requests.exceptions
 
 from hardlab.core.expect import evaluate, judge_start_error, output_lost
-from hardlab.core.inputs import InputError, container_for, steps_for
+from hardlab.core.inputs import InputError
 from hardlab.core.results import CaseResult, Observed, RunResult
 from hardlab.core.rules import Facts, resolve_case
+from hardlab.core.sharing import RunSpec, case_runs, configuration
 from hardlab.engine import images, labels
 from hardlab.engine.client import EngineError, quiet, remove
-from hardlab.spec import DEFAULT_LIMITS, Case, Step, seccomp_text_problems, substitute
+from hardlab.engine.shared import Containers, Started
+from hardlab.spec import Case, Step, seccomp_text_problems, substitute
 
 KEEPALIVE = ["sleep", "infinity"]
-_pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="hardlab-exec")
+# A step's timeout counts from its submission here, so there is a thread for every run a session has in
+# flight (a prefetching session runs several cases at once, each with its control).
+_pool = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="hardlab-exec")
+# A case's own run, started next to its control (which runs in the caller's thread).
+_runs = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="hardlab-run")
 # Removing a container takes ~150 ms that nothing waits for: a reaper does it while the next case runs.
 # drain() at session end waits for it; the run's sweep catches anything a crash left.
 _reaper = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="hardlab-reaper")
 _pending: set[concurrent.futures.Future[int]] = set()
+_serial = itertools.count()
+_images: dict[tuple[str, str], str] = {}
+_live: dict[str, Any] = {}  # containers this process made and has not handed to the reaper yet
+_live_lock = threading.Lock()
 
 
 def docker_options(options: Mapping[str, Any], base: Path) -> dict[str, Any]:
@@ -61,6 +77,30 @@ def docker_options(options: Mapping[str, Any], base: Path) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True)
+class Run:
+    """One container run, ready for the engine: docker-py options, labels, its configuration key."""
+
+    spec: RunSpec
+    image: str  # the reference on the engine
+    options: dict[str, Any]  # docker-py keyword arguments
+    labels: dict[str, str]
+    name_prefix: str
+    key: str  # hardlab.core.sharing.configuration of image and options
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A case with its runs ready: its image on the engine, its control's run (or None) and its own."""
+
+    case: Case
+    image: str
+    control: Run | None
+    main: Run
+    skip: str = ""  # a `when` rule skips the case on this engine: nothing runs
+
+
+
 def run_case(
     client: docker.DockerClient,
     case: Case,
@@ -69,23 +109,19 @@ def run_case(
     owner: str,
     values: Mapping[str, Any] | None = None,
     name_prefix: str = "hardlab",
+    containers: Containers | None = None,
     facts: Facts | None = None,
 ) -> CaseResult:
-    """The control (if any) first, then the case itself; each in its own labelled container.
+    """The control (if any) and the case itself, started together, each in its own labelled container or,
+    with `containers` that planned it, in a shared one (read-only runs only).
 
     `values` are the scenario's bound inputs (hardlab.core.inputs.bind); `facts` the engine's (for the
     steps' `when` rules; hardlab.core.rules). Raises InputError for an unusable input and EngineError when
     the engine cannot do its part (an API error or timeout mid-case included)."""
-    case, skip = resolve_case(case, facts or {})
-    if skip:
-        return CaseResult(case, case.image, {}, RunResult(skip_reason=skip, skipped_by_rule=True))
-    try:
-        return _run_case(client, case, base, run_id, owner, values, name_prefix)
-    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-        raise EngineError(f"the engine failed mid-case: {type(exc).__name__}: {str(exc)[:300]}") from exc
+    return execute(client, prepare(client, case, base, run_id, owner, values, name_prefix, facts), containers)
 
 
-def _run_case(
+def prepare(
     client: docker.DockerClient,
     case: Case,
     base: Path,
@@ -93,67 +129,175 @@ def _run_case(
     owner: str,
     values: Mapping[str, Any] | None = None,
     name_prefix: str = "hardlab",
-) -> CaseResult:
-    """The control (if any) first, then the case itself; each in its own labelled container.
-
-    `values` are the scenario's bound inputs (hardlab.core.inputs.bind). Raises InputError for an unusable
-    input and EngineError when the engine cannot do its part."""
+    facts: Facts | None = None,
+) -> Prepared:
+    """The case's runs with their image on the engine and their docker-py options, its expectations decided
+    by the engine's `facts` (hardlab.core.rules; a rule may skip it). Raises InputError, EngineError."""
     values = values or {}
-    image = images.ensure(client, substitute(case.image, values))
-    options = {**DEFAULT_LIMITS, **container_for(case, values)}
-    result = CaseResult(case, image, options, RunResult())
-    if case.control is not None:
-        control_options = {**options, **substitute(dict(case.control.container), values)}
-        result.control_options = control_options
-        result.control = _run_container(
-            client, image, docker_options(control_options, base), steps_for(case.control.steps, values), (),
-            labels.for_run(run_id, owner, case.id + " (control)"), f"{name_prefix}-ctl",
-        )  # fmt: skip
+    case, skip = resolve_case(case, facts or {})
+    with _engine_errors():
+        image = _ensure(client, substitute(case.image, values))
+        control, main = case_runs(case, values)
+
+        def ready(spec: RunSpec, name: str, prefix: str) -> Run:
+            options = docker_options(spec.options, base)
+            return Run(spec, image, options, labels.for_run(run_id, owner, name), prefix, configuration(image, options))
+
+        ctl = ready(control, case.id + " (control)", f"{name_prefix}-ctl") if control is not None else None
+        return Prepared(case, image, ctl, ready(main, case.id, name_prefix), skip)
+
+
+def execute(client: docker.DockerClient, prepared: Prepared, containers: Containers | None = None) -> CaseResult:
+    """Run a prepared case. A broken or skipped control makes the check meaningless: the case's own run is
+    then left out of the result, as if never run. A case's own run in a container of its own starts with
+    its control (the start is the slow part); one in a shared container is a few execs, run after the
+    control and only if the control held."""
+    main_run, control_run = prepared.main, prepared.control
+    if prepared.skip:
+        return CaseResult(prepared.case, prepared.image, {}, RunResult(skip_reason=prepared.skip, skipped_by_rule=True))
+    result = CaseResult(prepared.case, prepared.image, main_run.spec.options, RunResult())
+    with _engine_errors():
+        if control_run is None:
+            result.main = _run(client, main_run, containers)
+            return result
+        result.control_options = control_run.spec.options
+        if _shares(main_run, containers):
+            assert containers is not None
+            try:
+                result.control = _run(client, control_run, containers)
+            except BaseException:
+                containers.unplan(main_run.key)
+                raise
+            if result.control.skip_reason or not result.control.ok:
+                containers.unplan(main_run.key)
+                return result
+            result.main = _run(client, main_run, containers)
+            return result
+        main = _runs.submit(_run, client, main_run, containers)
+        try:
+            result.control = _run(client, control_run, containers)
+        finally:
+            concurrent.futures.wait([main])
         if result.control.skip_reason or not result.control.ok:
-            return result  # a broken control makes the check meaningless; don't spend time on it
-    result.main = _run_container(
-        client, image, docker_options(options, base), steps_for(case.steps, values), case.start_error,
-        labels.for_run(run_id, owner, case.id), name_prefix,
-    )  # fmt: skip
+            return result
+        result.main = main.result()
     return result
 
 
-def _run_container(
-    client: docker.DockerClient,
-    image: str,
-    options: dict[str, Any],
-    steps: tuple[Step, ...],
-    start_error: tuple[str, ...],
-    run_labels: dict[str, str],
-    name_prefix: str,
-) -> RunResult:
-    options = dict(options)
+@contextmanager
+def _engine_errors() -> Iterator[None]:
+    try:
+        yield
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise EngineError(f"the engine failed mid-case: {type(exc).__name__}: {str(exc)[:300]}") from exc
+
+
+def _ensure(client: docker.DockerClient, image: str) -> str:
+    """images.ensure, asked once per lab image and engine in a process (every case asks)."""
+    if not image.startswith(images.PREFIX):
+        return images.ensure(client, image)
+    key = (str(client.api.base_url), image)
+    if key not in _images:
+        _images[key] = images.ensure(client, image)
+    return _images[key]
+
+
+def _shares(run: Run, containers: Containers | None) -> bool:
+    return containers is not None and run.spec.shareable and containers.expects(run.key)
+
+
+def _run(client: docker.DockerClient, run: Run, containers: Containers | None) -> RunResult:
+    if _shares(run, containers):
+        assert containers is not None
+        return _run_shared(client, run, containers)
+    return _run_own(client, run, containers)
+
+
+def _run_own(client: docker.DockerClient, run: Run, containers: Containers | None) -> RunResult:
+    options = dict(run.options)
+    steps = run.spec.steps
     command = options.pop("command", None) or (None if any(s.kind == "wait" for s in steps) else KEEPALIVE)
     result = RunResult()
-    with _container(client, image, command, options, run_labels, name_prefix) as container:
+    with _container(client, run.image, command, options, run.labels, run.name_prefix, containers) as container:
         result.container_id = container.id
         try:
             container.start()
         except docker.errors.APIError as exc:
             result.started = False
             result.start_error = _api_message(exc)
-            if start_error:
-                result.steps.append(judge_start_error(start_error, result.start_error))
+            if run.spec.start_error:
+                result.steps.append(judge_start_error(run.spec.start_error, result.start_error))
             return result
-        if start_error:
-            result.steps.append(judge_start_error(start_error, ""))
+        if run.spec.start_error:
+            result.steps.append(judge_start_error(run.spec.start_error, ""))
             return result
-        for step in steps:
-            step_result = evaluate(step, _observe(client, container, step))
-            if output_lost(step_result):  # moby#27289: the engine lost the output, not the kernel's verdict
-                step_result = evaluate(step, _observe(client, container, step))
-            result.steps.append(step_result)
-            if step_result.skip_reason:
-                result.skip_reason = step_result.skip_reason
-                break
-            if step_result.observed.timed_out:
-                break  # the container was killed to stop the step; later steps have nothing to run in
+        # A timed-out step is stopped by killing its container; later steps have nothing to run in.
+        _steps(client, container, steps, result, lambda: quiet(lambda: container.kill()))
     return result
+
+
+def _run_shared(client: docker.DockerClient, run: Run, containers: Containers) -> RunResult:
+    """Read-only steps in the configuration's shared container. A step that times out retires it (it is
+    killed once the runs inside it are done); a container that died under the run is retired and the
+    run repeated once in a fresh one, so one case's trouble never shows in another's result."""
+    for attempt in (1, 2):
+        with containers.lease(run.key, lambda: _start_shared(client, run, containers)) as lease:
+            if lease.start_error is not None:
+                return RunResult(started=False, start_error=lease.start_error, steps=[])
+            result = RunResult(container_id=lease.container.id)
+            _steps(client, lease.container, run.spec.steps, result, lease.retire)
+            if attempt == 1 and _died(lease.container, result):
+                lease.retire()
+                containers.expect(run.key)  # the repeat is planned too: it gets a fresh shared container
+                continue
+            return result
+    raise AssertionError("unreachable")
+
+
+def _start_shared(client: docker.DockerClient, run: Run, containers: Containers) -> Started:
+    run_labels = {**run.labels, labels.CASE: f"shared by runs of configuration {run.key}"}
+    container = _create(client, run.image, KEEPALIVE, dict(run.options), run_labels, run.name_prefix, containers)
+    try:
+        container.start()
+    except docker.errors.APIError as exc:
+        _reap(container)
+        return Started(None, _api_message(exc))
+    except BaseException:
+        _reap(container)
+        raise
+    return Started(container)
+
+
+def _died(container: Any, result: RunResult) -> bool:
+    """Whether an exec failed because the container is gone (not because of what the step ran)."""
+    if not any(s.observed.exit_code == 126 and not s.observed.stdout for s in result.steps):
+        return False
+    try:
+        container.reload()
+    except docker.errors.NotFound:
+        return True
+    return bool(container.status != "running")
+
+
+def _steps(
+    client: docker.DockerClient, container: Any, steps: tuple[Step, ...], result: RunResult,
+    on_timeout: Callable[[], None],
+) -> None:  # fmt: skip
+    """Run and judge `steps` in order; stop at a skip or at a timeout (after `on_timeout`)."""
+    for step in steps:
+        seen = _observe(client, container, step)
+        step_result = evaluate(step, seen)
+        if output_lost(step_result):  # moby#27289: the engine lost the output, not the kernel's verdict
+            seen = _observe(client, container, step)
+            step_result = evaluate(step, seen)
+        if seen.timed_out:
+            on_timeout()
+        result.steps.append(step_result)
+        if step_result.skip_reason:
+            result.skip_reason = step_result.skip_reason
+            break
+        if seen.timed_out:
+            break
 
 
 @contextmanager
@@ -164,25 +308,62 @@ def _container(
     options: dict[str, Any],
     run_labels: dict[str, str],
     name_prefix: str,
+    containers: Containers | None = None,
 ) -> Iterator[Any]:
-    name = f"{name_prefix}-{os.getpid()}-{time.monotonic_ns() % 10**9}"
-    try:
-        container = client.containers.create(image, command, name=name, labels=run_labels, detach=True, **options)
-    except docker.errors.ImageNotFound as exc:
-        raise EngineError(f"image {image!r} is not on the engine and was not built: {_api_message(exc)}") from exc
-    except docker.errors.APIError as exc:
-        raise EngineError(f"the engine refused to create the container: {_api_message(exc)}") from exc
+    container = _create(client, image, command, options, run_labels, name_prefix, containers)
     try:
         yield container
     finally:
-        future = _reaper.submit(remove, container)
-        _pending.add(future)
-        future.add_done_callback(_pending.discard)
+        _reap(container)
+
+
+def _create(
+    client: docker.DockerClient,
+    image: str,
+    command: list[str] | str | None,
+    options: dict[str, Any],
+    run_labels: dict[str, str],
+    name_prefix: str,
+    containers: Containers | None,
+) -> Any:
+    name = f"{name_prefix}-{os.getpid()}-{next(_serial)}-{time.monotonic_ns() % 10**6}"
+    with containers.creating() if containers is not None else nullcontext():
+        try:
+            container = client.containers.create(image, command, name=name, labels=run_labels, detach=True, **options)
+        except docker.errors.ImageNotFound as exc:
+            raise EngineError(f"image {image!r} is not on the engine and was not built: {_api_message(exc)}") from exc
+        except docker.errors.APIError as exc:
+            raise EngineError(f"the engine refused to create the container: {_api_message(exc)}") from exc
+        with _live_lock:
+            _live[str(container.id)] = container
+    return container
+
+
+def _reap(container: Any) -> None:
+    with _live_lock:
+        _live.pop(container.id, None)
+    future = _reaper.submit(remove, container)
+    _pending.add(future)
+    future.add_done_callback(_pending.discard)
 
 
 def drain(timeout: float = 120) -> None:
     """Wait until every container this process started has been removed."""
     concurrent.futures.wait(list(_pending), timeout=timeout)
+
+
+def session_containers() -> Containers:
+    """The containers of a new session: its gate and its shared containers, removed by the reaper."""
+    return Containers(_reap)
+
+
+def remove_all() -> None:
+    """Remove every container this process still has (the session ends with runs still in them: their
+    steps fail fast and nobody reads their results)."""
+    with _live_lock:
+        left = list(_live.values())
+    for container in left:
+        _reap(container)
 
 
 def _api_message(exc: Exception) -> str:
@@ -197,8 +378,7 @@ def _observe(client: docker.DockerClient, container: Any, step: Step) -> Observe
     future = _pool.submit(_exec, client, container.id, list(step.argv), step.user)
     try:
         code, out, err = future.result(timeout=step.timeout)
-    except concurrent.futures.TimeoutError:
-        quiet(lambda: container.kill())
+    except concurrent.futures.TimeoutError:  # the caller stops it (kills or retires the container)
         return Observed(None, "", "", time.monotonic() - started, timed_out=True)
     return Observed(code, out, err, time.monotonic() - started)
 
@@ -221,7 +401,6 @@ def _wait(container: Any, step: Step, started: float) -> Observed:
     try:
         status = container.wait(timeout=step.timeout)
     except requests.exceptions.RequestException:
-        quiet(lambda: container.kill())
         return Observed(None, "", "", time.monotonic() - started, timed_out=True)
     container.reload()
     state = container.attrs.get("State", {})

@@ -7,15 +7,18 @@ from typing import Any
 
 import pytest
 
+from hardlab import config as settings
 from hardlab.core.inputs import InputError, bind
 from hardlab.core.records import evidence
 from hardlab.core.rules import rule_facts
 from hardlab.engine.client import connect, sweep_dead
 from hardlab.engine.probe import HostFacts, probe
-from hardlab.engine.runner import run_case
+from hardlab.engine.runner import run_case, session_containers
 from hardlab.errors import HarnessError
 from hardlab.hoststeps import run_host_case
 from hardlab.outcomes import HARNESS_ERROR, HOST_FEATURE_MISSING
+from hardlab.pytest import schedule
+from hardlab.pytest.prefetch import Prefetch, eligible
 from hardlab.pytest.state import harness_failure, run_state
 from hardlab.system.locks import file_lock
 from hardlab.trust.repos import seed
@@ -25,10 +28,23 @@ def engine_client(cfg: pytest.Config) -> Any:
     """The run's one docker-py client; the first use also sweeps leftovers of runs whose owner died."""
     state = run_state(cfg)
     if state.client is None:
-        state.client = connect()
+        client = connect()
         state.engine_marker.touch()  # tells the xdist controller this run has containers to sweep
-        sweep_dead(state.client)  # leftovers of runs whose owner died (kill -9, crashed CI)
+        sweep_dead(client)  # leftovers of runs whose owner died (kill -9, crashed CI)
+        state.containers = session_containers()
+        state.client = client
     return state.client
+
+
+def host_facts_for(cfg: pytest.Config, client: Any) -> HostFacts:
+    """What this host can enforce; probed once per run and shared by xdist workers through a file."""
+    cache = run_state(cfg).host_cache
+    with file_lock(cache.with_suffix(".lock")):
+        if cache.is_file():
+            return HostFacts.from_json(cache.read_text())
+        facts = probe(client)
+        cache.write_text(facts.to_json())
+        return facts
 
 
 @pytest.fixture(scope="session")
@@ -41,15 +57,25 @@ def hardlab_client(pytestconfig: pytest.Config) -> Any:
 
 
 @pytest.fixture(scope="session")
-def hardlab_host(pytestconfig: pytest.Config, hardlab_client: Any) -> HostFacts:
-    """What this host can enforce; probed once per run and shared by xdist workers through a file."""
-    cache = run_state(pytestconfig).host_cache
-    with file_lock(cache.with_suffix(".lock")):
-        if cache.is_file():
-            return HostFacts.from_json(cache.read_text())
-        facts = probe(hardlab_client)
-        cache.write_text(facts.to_json())
-        return facts
+def hardlab_host(request: pytest.FixtureRequest, hardlab_client: Any) -> HostFacts:
+    """What this host can enforce; probed once per run and shared by xdist workers through a file.
+    Knowing it, this process starts running its container cases ahead (hardlab.pytest.prefetch)."""
+    facts = host_facts_for(request.config, hardlab_client)
+    start_prefetch(request.session, hardlab_client, facts)
+    return facts
+
+
+def start_prefetch(session: pytest.Session, client: Any, host: HostFacts) -> None:
+    """Run this process's container cases ahead in a pool (its xdist share, or the whole session)."""
+    config = session.config
+    state = run_state(config)
+    threads = settings.prefetch_threads()
+    if state.prefetch is not None or threads == 0 or state.containers is None:
+        return
+    mine = [item for item in schedule.my_share(config, session.items) if eligible(item, host)]
+    if mine:
+        state.prefetch = Prefetch(threads)
+        state.prefetch.start(client, host, mine, state.run_id, state.owner, overrides(config), state.containers)
 
 
 @pytest.fixture(scope="session")
@@ -82,14 +108,17 @@ def hardlab_case_run(request: pytest.FixtureRequest, hardlab_client: Any, hardla
             pytest.fail("STRICT: " + "; ".join(missing), pytrace=False)
         pytest.skip("; ".join(missing))
     state = run_state(request.config)
+    ahead = state.prefetch.take(item) if state.prefetch is not None else None
     try:
-        values = bind(scenario, item.hardlab_inputs or overrides(request.config))
-        if case.runner == "host":
+        if ahead is not None:
+            result = ahead.result()  # run ahead by the session's pool (hardlab.pytest.prefetch)
+        elif case.runner == "host":
+            bind(scenario, item.hardlab_inputs or overrides(request.config))
             result = _run_host_case(request, hardlab_client, scenario, case)
         else:
-            facts = rule_facts(hardlab_host.engine)
+            values = bind(scenario, item.hardlab_inputs or overrides(request.config))
             result = run_case(hardlab_client, case, scenario.path.parent, state.run_id, state.owner, values,
-                              facts=facts)  # fmt: skip
+                              containers=state.containers, facts=rule_facts(hardlab_host.engine))  # fmt: skip
     except InputError as exc:
         return exc
     except HarnessError as exc:

@@ -18,9 +18,9 @@ from hardlab import config as settings
 from hardlab.engine import labels
 from hardlab.engine.client import connect, sweep_run
 from hardlab.engine.probe import HostFacts, environment_properties
-from hardlab.engine.runner import drain
+from hardlab.engine.runner import drain, remove_all
 from hardlab.errors import HarnessError
-from hardlab.pytest import fixtures, trustlab
+from hardlab.pytest import fixtures, schedule, trustlab
 from hardlab.pytest.items import CaseItem, ScenarioFile
 from hardlab.pytest.recorder import Recorder, Summary
 from hardlab.pytest.state import KEY, RunState, run_state
@@ -74,11 +74,20 @@ def _terminate(signum: int, frame: Any) -> None:
 
 
 @pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist's default mode, but a session of scenario files split by container configuration."""
+    if getattr(config.option, "dist", None) != "load":
+        return None
+    return schedule.make_scheduler(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist: every worker shares the controller's run id and owner, so one sweep finds all."""
     state = run_state(node.config)
     node.workerinput["hardlab_run_id"] = state.run_id
     node.workerinput["hardlab_owner"] = state.owner
+    node.workerinput["hardlab_planned"] = schedule.planned(node.config)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -114,6 +123,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state = run_state(config)
+    still_running = state.prefetch.close() if state.prefetch is not None else False
+    if state.containers is not None:
+        state.containers.close()  # no new container from here on, so the sweep below sees them all
+    if still_running:
+        remove_all()  # the session stops (Ctrl-C, -x) with cases in flight: nobody reads their results
     if state.client is not None:
         drain()
     if hasattr(config, "workerinput"):

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from hardlab import config
+from hardlab.engine.shared import Containers
 from hardlab.errors import HarnessError
 from hardlab.pytest.recorder import Summary
 
@@ -20,6 +21,8 @@ class RunState:
     owner: str
     summary: Summary
     client: Any = None  # the docker-py client, made on first use
+    containers: Containers | None = None  # made with the client: the gate and the shared containers
+    prefetch: Any = None  # hardlab.pytest.prefetch.Prefetch, when this process runs cases ahead
 
     @property
     def engine_marker(self) -> Path:
