@@ -14,6 +14,7 @@ import itertools
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -46,7 +47,9 @@ _runs = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix
 _reaper = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="hardlab-reaper")
 _pending: set[concurrent.futures.Future[int]] = set()
 _serial = itertools.count()
-_images: dict[tuple[str, str], str] = {}
+# Per API client, not per base_url: every unix-socket client's base_url is http+docker://localhost, so a
+# base_url key let one engine's image stand in for another's (an audit of three local engines at once).
+_images: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
 _live: dict[str, Any] = {}  # containers this process made and has not handed to the reaper yet
 _live_lock = threading.Lock()
 
@@ -136,7 +139,7 @@ def prepare(
     values = values or {}
     case, skip = resolve_case(case, facts or {})
     with _engine_errors():
-        image = _ensure(client, substitute(case.image, values))
+        image = ensure_image(client, substitute(case.image, values))
         control, main = case_runs(case, values)
 
         def ready(spec: RunSpec, name: str, prefix: str) -> Run:
@@ -192,14 +195,14 @@ def _engine_errors() -> Iterator[None]:
         raise EngineError(f"the engine failed mid-case: {type(exc).__name__}: {str(exc)[:300]}") from exc
 
 
-def _ensure(client: docker.DockerClient, image: str) -> str:
+def ensure_image(client: docker.DockerClient, image: str) -> str:
     """images.ensure, asked once per lab image and engine in a process (every case asks)."""
     if not image.startswith(images.PREFIX):
         return images.ensure(client, image)
-    key = (str(client.api.base_url), image)
-    if key not in _images:
-        _images[key] = images.ensure(client, image)
-    return _images[key]
+    known = _images.setdefault(client.api, {})
+    if image not in known:
+        known[image] = images.ensure(client, image)
+    return known[image]
 
 
 def _shares(run: Run, containers: Containers | None) -> bool:
