@@ -38,6 +38,7 @@ SETTINGS: dict[str, str] = {
     "HARDLAB_VM_RUN": "set in every job the lab VM runs: the id of that job's run",
     "HARDLAB_REGISTRY": "printed by `hardlab trust up` for the user's shell: the lab registry's host:port",
     "HARDLAB_PREFETCH": "container cases one pytest process runs at once, ahead of pytest (default 4; 0: one by one)",
+    "HARDLAB_TIMEOUT_SCALE": "factor on every step's timeout, for slow hosts (default 1; the lab VM sets 4 under TCG)",
 }
 
 
@@ -72,6 +73,18 @@ def project_root() -> Path:
 def prefetch_threads() -> int:
     value = env("HARDLAB_PREFETCH", "4")
     return int(value) if value.isdigit() else 4
+
+
+def timeout_scale() -> float:
+    """HARDLAB_TIMEOUT_SCALE as a factor >= 1 (a bad value raises ValueError, never a silent 1)."""
+    value = env("HARDLAB_TIMEOUT_SCALE", "1")
+    try:
+        factor = float(value)
+    except ValueError:
+        raise ValueError(f"HARDLAB_TIMEOUT_SCALE={value!r} is not a number") from None
+    if not 1 <= factor <= 100:
+        raise ValueError(f"HARDLAB_TIMEOUT_SCALE={value!r} must be between 1 and 100")
+    return factor
 
 
 def temp_dir() -> Path:

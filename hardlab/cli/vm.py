@@ -31,7 +31,7 @@ def run_pack(vm: Vm, pytest_args: list[str]) -> int:
     try:
         started_here = vm.up()
         with vm.phase("pack run"):
-            code = vm.job(vm_plan.guest_job(pytest_args, run_id))
+            code = vm.job(vm_plan.guest_job(pytest_args, run_id, vm.accel_in_use()))
     finally:
         if started_here:
             vm.down()

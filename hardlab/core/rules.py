@@ -112,6 +112,19 @@ def engine_set(step: Step, facts: Facts) -> tuple[Step, str]:
                                decided=(*step.decided, note)), ""  # fmt: skip
 
 
+def stretch_timeouts(case: Case, factor: float) -> Case:
+    """The case with every step's timeout multiplied by `factor` (a slow host: emulated CPU, heavy load).
+    The failure text then shows the limit that applied."""
+    if factor == 1:
+        return case
+
+    def steps(items: tuple[Step, ...]) -> tuple[Step, ...]:
+        return tuple(dataclasses.replace(s, timeout=s.timeout * factor) for s in items)
+
+    control = case.control and dataclasses.replace(case.control, steps=steps(case.control.steps))
+    return dataclasses.replace(case, steps=steps(case.steps), control=control)
+
+
 def resolve_case(case: Case, facts: Facts) -> tuple[Case, str]:
     """The case with every step's expectation decided by `facts`; a skip reason when a rule says so."""
     reasons: list[str] = []

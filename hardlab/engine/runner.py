@@ -26,10 +26,11 @@ import docker.errors
 import docker.types
 import requests.exceptions
 
+from hardlab import config
 from hardlab.core.expect import evaluate, judge_start_error, output_lost
 from hardlab.core.inputs import InputError
 from hardlab.core.results import CaseResult, Observed, RunResult
-from hardlab.core.rules import Facts, resolve_case
+from hardlab.core.rules import Facts, resolve_case, stretch_timeouts
 from hardlab.core.sharing import RunSpec, case_runs, configuration
 from hardlab.engine import images, labels
 from hardlab.engine.client import EngineError, quiet, remove
@@ -137,7 +138,11 @@ def prepare(
     """The case's runs with their image on the engine and their docker-py options, its expectations decided
     by the engine's `facts` (hardlab.core.rules; a rule may skip it). Raises InputError, EngineError."""
     values = values or {}
-    case, skip = resolve_case(case, facts or {})
+    try:
+        scale = config.timeout_scale()
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    case, skip = resolve_case(stretch_timeouts(case, scale), facts or {})
     with _engine_errors():
         image = ensure_image(client, substitute(case.image, values))
         control, main = case_runs(case, values)

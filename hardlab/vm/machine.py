@@ -370,6 +370,11 @@ class Vm:
             base.with_suffix(".cancel").touch()
             raise
 
+    def accel_in_use(self) -> str | None:
+        """kvm or tcg for the running VM; None when none runs."""
+        marker = self.state / "accel"
+        return marker.read_text().strip() if self.running_pid() and marker.is_file() else None
+
     def status(self) -> dict[str, object]:
         keys = self.keys()
         pid = self.running_pid()
@@ -377,7 +382,7 @@ class Vm:
             "running": bool(pid),
             "pid": pid,
             "ready": bool(pid) and self.ready(),
-            "accel": (self.state / "accel").read_text().strip() if pid and (self.state / "accel").is_file() else None,
+            "accel": self.accel_in_use(),
             "disk": str(self.disk_dir() / "disk.qcow2") if self.built() else None,
             "disk_key": keys.disk,
             "console_log": str(self.console),

@@ -146,15 +146,25 @@ def guest_env(run_id: str, env: dict[str, str] | None = None) -> dict[str, str]:
     }
 
 
-def _script(run_id: str, command: list[str], before: list[str] | None = None) -> str:
+# Under TCG the guest's CPU is emulated, several times slower than the host's: every step gets 4x its
+# timeout (a hang is still caught) and cases run one at a time, so parallel starts do not starve each other.
+TCG_ENV = {"HARDLAB_TIMEOUT_SCALE": "4", "HARDLAB_PREFETCH": "1"}
+
+
+def pace(accel: str | None) -> dict[str, str]:
+    """The settings a job exports for the VM's accelerator (TCG_ENV under tcg)."""
+    return dict(TCG_ENV) if accel == "tcg" else {}
+
+
+def _script(run_id: str, command: list[str], before: list[str] | None = None, env: dict[str, str] | None = None) -> str:
     lines = ["set -u", f"cd {GUEST_REPO}"]
-    lines += [f"export {key}={shlex.quote(value)}" for key, value in guest_env(run_id).items()]
+    lines += [f"export {key}={shlex.quote(value)}" for key, value in guest_env(run_id, env).items()]
     lines += before or []
     lines.append(" ".join(shlex.quote(a) for a in command))
     return "\n".join(lines) + "\n"
 
 
-def guest_job(pytest_args: list[str], run_id: str) -> str:
+def guest_job(pytest_args: list[str], run_id: str, accel: str | None = None) -> str:
     """The bash script the guest runs for `hardlab vm run`: the suite, its reports under reports/vm."""
     reports = f"{GUEST_REPO}/{GUEST_REPORTS}"
     # `hardlab vm run -m apparmor` means the scenario pack, not the project's own tests: without a path, add one.
@@ -165,7 +175,7 @@ def guest_job(pytest_args: list[str], run_id: str) -> str:
         f"--hardlab-report={reports}/summary.json", *args,
     ]  # fmt: skip
     before = [f"mkdir -p {reports}", f"python3 -m hardlab.cli.guest facts > {reports}/guest-facts.json || true"]
-    return _script(run_id, pytest, before)
+    return _script(run_id, pytest, before, pace(accel))
 
 
 def _names_a_path(args: list[str], repo: Path = REPO) -> bool:

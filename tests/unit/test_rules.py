@@ -120,3 +120,19 @@ errno = "EPERM"
         load_scenario(body)
     assert message in str(err.value)
     assert "scenario.toml:" in str(err.value)
+
+
+def test_a_slow_host_stretches_every_step_timeout_and_says_so(load_scenario, monkeypatch) -> None:
+    from hardlab import config
+    from hardlab.core.rules import stretch_timeouts
+
+    case = load_scenario(RULED).cases[0]
+    assert stretch_timeouts(case, 1) is case
+    slow = stretch_timeouts(case, 4)
+    assert [s.timeout for s in slow.steps] == [4 * s.timeout for s in case.steps]
+    monkeypatch.setenv("HARDLAB_TIMEOUT_SCALE", "4")
+    assert config.timeout_scale() == 4
+    for bad in ("fast", "0.5", "1000"):
+        monkeypatch.setenv("HARDLAB_TIMEOUT_SCALE", bad)
+        with pytest.raises(ValueError, match="HARDLAB_TIMEOUT_SCALE"):
+            config.timeout_scale()

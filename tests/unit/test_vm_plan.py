@@ -220,3 +220,10 @@ def test_cli_usage_and_unknown_action(capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_format_timings() -> None:
     assert vm_plan.format_timings({"rootfs build": 64.04, "boot": 31.96}) == "rootfs build 64.0s  boot 32.0s"
+
+
+def test_a_tcg_guest_runs_cases_one_at_a_time_with_stretched_timeouts() -> None:
+    tcg = vm_plan.guest_job([], "r", "tcg")
+    assert "export HARDLAB_TIMEOUT_SCALE=4" in tcg and "export HARDLAB_PREFETCH=1" in tcg
+    for accel in ("kvm", None):
+        assert "HARDLAB_TIMEOUT_SCALE" not in vm_plan.guest_job([], "r", accel)
