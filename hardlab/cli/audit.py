@@ -14,11 +14,13 @@ import sys
 
 from hardlab.audit.model import EXIT_HARNESS
 from hardlab.audit.run import Audit, Options, audit
+from hardlab.cli.args import new_parser
 from hardlab.errors import BadInput
+from hardlab.outcomes import Exit
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="hardlab audit", description=(__doc__ or "").split("\n")[0])
+    p = new_parser("hardlab audit", (__doc__ or "").split("\n")[0])
     p.add_argument("--host", action="append", default=[], metavar="[LABEL=]DOCKER_HOST",
                    help="engine to audit (unix://, tcp://, ssh://, context:NAME); repeatable; "
                    "default $DOCKER_HOST")  # fmt: skip
@@ -44,7 +46,7 @@ def main(argv: list[str]) -> int:
         return EXIT_HARNESS
     except KeyboardInterrupt:
         print("hardlab audit: interrupted; the audit's containers were removed per host", file=sys.stderr)
-        return EXIT_HARNESS
+        return Exit.INTERRUPTED
     show(done, args.quiet)
     return done.exit_code
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,10 +15,9 @@ from .conftest import DATA, ROOT
 pytestmark = pytest.mark.e2e
 
 
-def hardlab(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hardlab.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+def hardlab(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hardlab.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, **(env or {})})  # fmt: skip
 
 
 def test_doctor_reports_engine_and_features() -> None:
@@ -30,6 +32,30 @@ def test_doctor_reports_engine_and_features() -> None:
 
 def test_list_shows_cases_and_flags_invalid_files() -> None:
     done = hardlab("list", "scenarios/seccomp/default-profile.toml", str(DATA / "invalid.toml"))
-    assert done.returncode == 1
+    assert done.returncode == 2  # bad input
     assert "scenarios/seccomp/default-profile.toml::filter-active" in done.stdout
     assert "invalid.toml: INVALID" in done.stdout and "unknown capability 'NOT_A_CAP'" in done.stdout
+
+
+@pytest.mark.parametrize(("scenario", "code"), [
+    ("valid.toml", 0),  # every check held
+    ("wrong-expectation.toml", 1),  # a finding
+    ("missing-image.toml", 2),  # a harness error, not a finding (pytest alone says 1 for both)
+    ("broken-control.toml", 2),  # the permissive twin failed: the check proved nothing
+])  # fmt: skip
+def test_run_exit_codes(scenario: str, code: int, tmp_path: Path) -> None:
+    done = hardlab("run", str(DATA / scenario), "-p", "no:cacheprovider", "--sarif", str(tmp_path / "run.sarif"),
+                   env={"HARDLAB_REPORTS": str(tmp_path)})  # fmt: skip
+    assert done.returncode == code, done.stdout + done.stderr
+    assert (tmp_path / "summary.json").is_file() and (tmp_path / "junit.xml").is_file()
+    assert (tmp_path / "run.sarif").is_file()
+
+
+def test_scan_gate_exit_codes(tmp_path: Path) -> None:
+    failed = hardlab("scan", "lab:tools", "--feed", "labs/advisories", "--severity", "High", "--threshold", "15",
+                     "--output", str(tmp_path / "scan.json"))  # fmt: skip
+    assert failed.returncode == 1, failed.stdout + failed.stderr  # the gate failed: a finding
+    assert json.loads((tmp_path / "scan.json").read_text())["passed"] is False
+    passed = hardlab("scan", "lab:tools", "--feed", "labs/advisories", "--threshold", "10000",
+                     "--output", str(tmp_path / "ok.json"))  # fmt: skip
+    assert passed.returncode == 0, passed.stdout + passed.stderr
