@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from hardlab.cli.args import new_parser
+from hardlab.core import sarif
 from hardlab.outcomes import Exit
 from hardlab.scan.backends import BACKENDS
+from hardlab.scan.model import ScanResult
 from hardlab.scan.run import options_problem, run_scan
 
 
@@ -73,8 +76,25 @@ def main(argv: list[str]) -> int:
     if done.result is None:
         print(done.error, end="", file=sys.stderr)
         return int(Exit.HARNESS)
+    if args.sarif:
+        write_sarif(Path(args.sarif), done.result)
     if args.json and done.result.report:
         print(done.result.report.read_text(), end="")
     else:
         print(done.text, end="")
     return done.exit_code
+
+
+def write_sarif(path: Path, result: ScanResult) -> Path:
+    """Every finding of every backend as a SARIF result on the scanned image (or rootfs folder): an error when
+    the gate counts it (at or above --severity), a note otherwise."""
+    findings = [
+        sarif.Finding(rule=f.id, title=f.summary or f.id,
+                      level="error" if f.severity >= result.gate.severity else "note",
+                      message=f"{f.id} ({f.severity.label}) in {f.source} {f.installed} "
+                      f"({', '.join(f.packages)}); fixed in {f.fixed or 'no fixed version known'}",
+                      logical=result.target, file=result.target if Path(result.target).is_dir() else "",
+                      properties={"backend": backend, "severity": f.severity.label, "aliases": f.aliases})
+        for backend, fs in result.results.items() for f in fs
+    ]  # fmt: skip
+    return sarif.write(path, sarif.document(findings, tool="hardlab scan"))

@@ -160,7 +160,9 @@ def junit(student: dict[str, Any]) -> str:
     ET.SubElement(props, "property", {"name": "score", "value": _num(student["score"])})
     ET.SubElement(props, "property", {"name": "max", "value": _num(student["max"])})
     for a, c in checks:
-        case = ET.SubElement(suite, "testcase", {"classname": f"{student['student']}.{a['id']}", "name": c["case"]})
+        # the naming every mode's JUnit uses: classname the assignment (its scenario), name the case; the
+        # student is the suite
+        case = ET.SubElement(suite, "testcase", {"classname": a["id"], "name": c["case"]})
         message = c.get("message", "")
         first = message.splitlines()[0] if message else c["outcome"]
         if c["outcome"] in {"failed", "rejected"}:

@@ -20,7 +20,7 @@ from hardlab.engine.client import connect, sweep_run
 from hardlab.engine.probe import HostFacts, environment_properties
 from hardlab.engine.runner import drain, remove_all
 from hardlab.errors import HarnessError
-from hardlab.pytest import fixtures, schedule, trustlab
+from hardlab.pytest import fixtures, junit, schedule, trustlab
 from hardlab.pytest.items import CaseItem, ScenarioFile
 from hardlab.pytest.recorder import Recorder, Summary
 from hardlab.pytest.state import KEY, RunState, run_state
@@ -141,6 +141,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     path = config.getoption("hardlab_report")
     if path:
         state.summary.write(Path(path), host)
+    xmlpath = getattr(config.option, "xmlpath", None)
+    if xmlpath and Path(xmlpath).is_file():  # junitxml wrote it in its own sessionfinish, before this one
+        junit.normalize(Path(xmlpath), list(state.summary.records.values()),
+                        getattr(config.option, "junitprefix", None) or "")
     alluredir = getattr(config.option, "allure_report_dir", None)
     if alluredir and host:
         Path(alluredir).mkdir(parents=True, exist_ok=True)

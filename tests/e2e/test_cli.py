@@ -7,8 +7,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree as ET
 
 import pytest
+import xmlschema
 
 from .conftest import DATA, ROOT
 
@@ -48,7 +50,17 @@ def test_run_exit_codes(scenario: str, code: int, tmp_path: Path) -> None:
                    env={"HARDLAB_REPORTS": str(tmp_path)})  # fmt: skip
     assert done.returncode == code, done.stdout + done.stderr
     assert (tmp_path / "summary.json").is_file() and (tmp_path / "junit.xml").is_file()
-    assert (tmp_path / "run.sarif").is_file()
+    xmlschema.XMLSchema(str(ROOT / "tests" / "data" / "junit.xsd")).validate(str(tmp_path / "junit.xml"))
+    cases = [(c.get("classname"), c.get("name")) for c in ET.parse(tmp_path / "junit.xml").iter("testcase")]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert cases == [(r["scenario"], r["case"]) for r in summary["results"]]  # scenario id, case id
+    doc = json.loads((tmp_path / "run.sarif").read_text())
+    results = doc["runs"][0]["results"]
+    assert doc["version"] == "2.1.0" and len(results) == (code != 0)
+    for res in results:  # the finding points at its case's TOML line
+        region = res["locations"][0]["physicalLocation"]
+        assert region["artifactLocation"]["uri"] == f"tests/e2e/data/{scenario}"
+        assert region["region"]["startLine"] == summary["results"][0]["line"]
 
 
 def test_scan_gate_exit_codes(tmp_path: Path) -> None:
