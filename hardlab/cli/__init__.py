@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("hardlab.cli.scan", "scan an image's packages against an offline advisory feed"),
     "grade": ("hardlab.cli.grade", "grade students' submissions against a course file"),
     "audit": ("hardlab.cli.audit", "nightly host-hardening audit of one or more engines"),
+    "report": ("hardlab.cli.report", "render a run's summary.json as one self-contained HTML page"),
 }
 
 

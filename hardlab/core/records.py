@@ -69,4 +69,19 @@ def case_record(scenario: Scenario, case: Case) -> dict[str, Any]:
         "references": list(scenario.references),
         "cis": cis(scenario.references),
         "remediation": scenario.remediation,
+        "image": case.image,
+        "container": shown_options(case.container),
+        "control_container": shown_options(case.control.container) if case.control else None,
     }
+
+
+def shown_options(options: Any) -> Any:
+    """Container options as a report shows them: a seccomp profile's JSON text is named, not pasted."""
+    if isinstance(options, dict) or hasattr(options, "items"):
+        return {str(k): shown_options(v) for k, v in options.items()}
+    if isinstance(options, (list, tuple)):
+        return [shown_options(v) for v in options]
+    if isinstance(options, str) and len(options) > 200:
+        head, sep, _ = options.partition("=")
+        return f"{head}=<{len(options)} characters>" if sep and len(head) < 40 else options[:200] + "…"
+    return options if isinstance(options, (int, float, bool, type(None))) else str(options)

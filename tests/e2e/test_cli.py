@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -71,3 +73,47 @@ def test_scan_gate_exit_codes(tmp_path: Path) -> None:
     passed = hardlab("scan", "lab:tools", "--feed", "labs/advisories", "--threshold", "10000",
                      "--output", str(tmp_path / "ok.json"))  # fmt: skip
     assert passed.returncode == 0, passed.stdout + passed.stderr
+
+
+class VisibleText(HTMLParser):
+    """The text a person sees without clicking: everything outside <style>, <script> and closed <details>."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hidden = 0
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("style", "script", "details"):
+            self.hidden += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("style", "script", "details"):
+            self.hidden -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.parts.append(data)
+
+
+def test_report_page_shows_a_failed_case_in_chromium(tmp_path: Path) -> None:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("needs Debian's chromium (apt-get install chromium; .ci/run installs it)")
+    run = hardlab("run", str(DATA / "wrong-expectation.toml"), str(DATA / "valid.toml"), "-p", "no:cacheprovider",
+                  env={"HARDLAB_REPORTS": str(tmp_path)})  # fmt: skip
+    assert run.returncode == 1, run.stdout + run.stderr
+    done = hardlab("report", str(tmp_path / "summary.json"))
+    assert done.returncode == 0, done.stderr
+    page = tmp_path / "report.html"
+    assert "http" not in page.read_text().split("<body>")[0]  # self-contained: nothing fetched to render it
+    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120, check=True).stdout  # fmt: skip
+    seen = VisibleText()
+    seen.feed(dom)
+    text = " ".join(" ".join(seen.parts).split())
+    first = text.index("FAILED")
+    assert first < text.index("HELD")  # the finding comes first, its verdict before anything else
+    assert "claims a default container runs without a seccomp filter" in text
+    assert "/proc status Seccomp expected: 0 observed: 2" in text  # expected vs observed, without a click
+    assert "tests/e2e/data/wrong-expectation.toml:7" in text and "container options" in text
