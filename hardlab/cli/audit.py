@@ -33,6 +33,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--pack", default=None, metavar="DIR",
                    help="behavioural scenario folder (default: the package's own host-audit pack)")
     p.add_argument("--timeout", type=int, default=60, help="seconds an engine API call may take (default 60)")
+    p.add_argument("--cis", action="append", default=[], metavar="ID",
+                   help="audit only these CIS controls or sections (5.12, or 5 for all of 5.x); repeatable")
+    p.add_argument("--skip-cis", action="append", default=[], metavar="ID", help="leave these CIS ids out")
     p.add_argument("--sarif", metavar="PATH", help="also write the failed and errored checks as SARIF 2.1.0")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     return p.parse_args(argv)
@@ -40,7 +43,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    opts = Options(args.host, args.profile, args.strict, args.out, args.config_only, args.pack, args.timeout)
+    opts = Options(args.host, args.profile, args.strict, args.out, args.config_only, args.pack, args.timeout,
+                   args.cis, args.skip_cis)  # fmt: skip
     try:
         done = audit(opts)
     except BadInput as exc:

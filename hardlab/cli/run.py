@@ -20,6 +20,9 @@ def parser() -> argparse.ArgumentParser:
         epilog="Every other argument passes through to pytest: `hardlab run -k seccomp -n 2`, "
         "`hardlab run scenarios/limits --hardlab-strict`.")  # fmt: skip
     p.add_argument("--sarif", metavar="PATH", help="also write the findings as SARIF 2.1.0 to PATH")
+    p.add_argument("--cis", action="append", default=[], metavar="ID",
+                   help="run only cases whose scenario references these CIS controls or sections (5.12, 5)")
+    p.add_argument("--skip-cis", action="append", default=[], metavar="ID", help="leave these CIS ids out")
     return p
 
 
@@ -46,6 +49,8 @@ def main(argv: list[str]) -> int:
         # This command imported hardlab before pytest could mark its plugin for assertion rewriting; the
         # plugin asserts nothing, so the warning would only be noise.
         "-W", "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning",
+        *(f"--hardlab-cis={c}" for c in args.cis),
+        *(f"--hardlab-skip-cis={c}" for c in args.skip_cis),
         *rest,
     ]  # fmt: skip
     code = int(pytest.main(pytest_args))

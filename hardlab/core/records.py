@@ -56,6 +56,16 @@ def cis(references: tuple[str, ...] | list[str]) -> list[dict[str, str]]:
     return list(out.values())
 
 
+def cis_selected(ids: list[str], include: list[str], exclude: list[str]) -> bool:
+    """--cis / --skip-cis: a selector names a control (5.12) or a section (5 -> 5.x); a case with no CIS id is
+    left out by --cis and kept by --skip-cis."""
+
+    def hit(selectors: list[str]) -> bool:
+        return any(i == s or i.startswith(s.rstrip(".") + ".") for i in ids for s in selectors)
+
+    return (not include or hit(include)) and not hit(exclude)
+
+
 def case_record(scenario: Scenario, case: Case) -> dict[str, Any]:
     return {
         "scenario": scenario.id,

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from hardlab import config as settings
+from hardlab.core import records
 from hardlab.engine import labels
 from hardlab.engine.client import connect, sweep_run
 from hardlab.engine.probe import HostFacts, environment_properties
@@ -41,6 +42,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="NAME=VALUE",
         help="override a scenario input (e.g. profile=./my-seccomp.json); repeatable",
     )
+    group.addoption("--hardlab-cis", action="append", default=[], metavar="ID",
+                    help="run only cases whose scenario references these CIS controls or sections (5.12, 5)")
+    group.addoption("--hardlab-skip-cis", action="append", default=[], metavar="ID",
+                    help="deselect cases whose scenario references these CIS ids")
     parser.addini("hardlab_dirs", "folders whose *.toml files are scenarios", type="args", default=["scenarios"])
     parser.addini(
         "hardlab_ignore",
@@ -97,6 +102,21 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
             named = [Path(a.split("::")[0]).resolve() for a in config.args]
             return None if any(n == folder or folder in n.parents for n in named) else True
     return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """--hardlab-cis / --hardlab-skip-cis: deselect scenario cases by the CIS ids their scenario references."""
+    include, exclude = config.getoption("hardlab_cis"), config.getoption("hardlab_skip_cis")
+    if not include and not exclude:
+        return
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        ids = [c["id"] for c in records.cis(item.scenario.references)] if isinstance(item, CaseItem) else []
+        (keep if records.cis_selected(ids, include, exclude) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFile | None:

@@ -93,3 +93,26 @@ def test_run_exit_tells_findings_from_harness_errors() -> None:
     assert run_exit(1, [broken]) == Exit.HARNESS  # the check proved nothing
     assert run_exit(2, []) == Exit.HARNESS  # pytest "interrupted": engine down at collection
     assert run_exit(4, []) == Exit.HARNESS and run_exit(5, []) == Exit.HARNESS  # usage error, no tests
+
+
+def test_cis_selection_collects_by_control_and_section() -> None:
+    def collected(*opts: str) -> set[str]:
+        done = subprocess.run([sys.executable, "-m", "pytest", "scenarios", "--collect-only", "-q", "-p",
+                               "no:cacheprovider", *opts], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "DOCKER_HOST": DEAD})  # fmt: skip
+        return {line.split("::")[0] for line in done.stdout.splitlines() if "::" in line}
+
+    assert collected("--hardlab-cis", "5.28") == {"scenarios/limits/limits.toml"}
+    section = collected("--hardlab-cis", "5", "--hardlab-skip-cis", "5.21")
+    assert "scenarios/capabilities/capabilities.toml" in section
+    assert "scenarios/seccomp/default-profile.toml" not in section
+    assert "scenarios/supply-chain/content-trust.toml" not in section
+
+
+def test_cis_ids_from_references() -> None:
+    from hardlab.core.records import cis, cis_selected
+
+    ids = [c["id"] for c in cis(["Docker docs", "CIS Docker Benchmark 4.1, 5.12", "CIS Docker Benchmark 4.5: trust"])]
+    assert ids == ["4.1", "5.12", "4.5"]
+    assert cis_selected(["5.12"], ["5"], []) and not cis_selected(["5.12"], ["5.1"], [])
+    assert not cis_selected([], ["5"], []) and cis_selected([], [], ["5"])
