@@ -82,6 +82,7 @@ def write_junit(path: Path, results: list[Result], harness: list[str]) -> Path:
                               failures=str(t[FAILED]), errors=str(t[ERROR]),
                               skipped=str(t[SKIPPED] + t[NOT_APPLICABLE]),
                               time=f"{sum(r.duration for r in mine):.3f}")  # fmt: skip
+        ET.SubElement(ET.SubElement(suite, "properties"), "property", name="hardlab.version", value=__version__)
         for r in mine:
             classname, name = junit_names(r.check)
             case = ET.SubElement(suite, "testcase", classname=classname, name=name, time=f"{r.duration:.3f}")

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from hardlab import __version__
+
 # testcase attributes junit-10.xsd allows (pytest's xunit1 also writes file and line)
 ALLOWED = ("name", "classname", "time", "group")
 
@@ -46,4 +48,15 @@ def normalize(path: Path, records: list[dict[str, Any]], prefix: str = "") -> No
             if out is None:
                 out = ET.SubElement(case, "system-out")
             out.text = f"at {where}\n" + (out.text or "")
+    for suite in tree.getroot().iter("testsuite"):
+        stamp(suite)
     tree.write(path, encoding="utf-8", xml_declaration=True)
+
+
+def stamp(suite: ET.Element) -> None:
+    """The tool version as a suite property (the schema allows properties there, not in a testcase)."""
+    props = suite.find("properties")
+    if props is None:
+        props = ET.Element("properties")
+        suite.insert(0, props)
+    ET.SubElement(props, "property", name="hardlab.version", value=__version__)
