@@ -107,3 +107,22 @@ def test_sarif_from_summary_points_at_the_toml_line() -> None:
     assert [(r["ruleId"], r["level"]) for r in found] == [("x/a", "error"), ("x/c", "warning")]
     region = found[0]["locations"][0]["physicalLocation"]["region"]
     assert region == {"startLine": 12} and found[0]["properties"]["cis"] == ["5.21"]
+
+
+def test_report_page_renders_run_and_audit_results(tmp_path: Path) -> None:
+    from hardlab.audit.report import write_json
+    from hardlab.cli import report
+    from hardlab.core.htmlreport import render
+
+    audit = write_json(tmp_path / "results.json", results(), {"run_id": "n1", "hosts": {}}, [])
+    assert report.main([str(audit)]) == 0
+    page = (tmp_path / "results.html").read_text()
+    assert page.index("FAILED") < page.index("HELD") and "keyctl allowed" in page
+    assert "https://www.cisecurity.org/benchmark/docker" in page and "<script" not in page
+    run = {"results": [{"nodeid": "s.toml::a", "outcome": "skipped", "reason": "host lacks 'apparmor' <x>",
+                        "title": "t", "image": "lab:busybox", "container": {"cap_drop": ["ALL"]}}]}  # fmt: skip
+    html_ = render(run)
+    assert "skipped because:</b> host lacks &#x27;apparmor&#x27; &lt;x&gt;" in html_ and "cap_drop" in html_
+    bad = tmp_path / "bad.json"
+    bad.write_text("[]")
+    assert report.main([str(bad)]) == 2
