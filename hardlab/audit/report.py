@@ -69,7 +69,7 @@ def summary_record(r: Result) -> dict[str, Any]:
     audit's own fields kept."""
     scenario, case = junit_names(r.check)
     return {**r.to_dict(), "nodeid": f"{r.host}::{r.check}", "scenario": scenario, "case": case,
-            "outcome": r.status, "classification": r.classification or "ok",
+            "outcome": r.status, "classification": r.classification or "ok", "cis_text": r.cis,
             "cis": records.cis([f"CIS Docker Benchmark {r.cis}"]) if r.cis else []}  # fmt: skip
 
 
