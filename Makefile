@@ -4,11 +4,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 N      ?= 2
 
-.PHONY: run test setup engine images lint bench clean audit grade bench-grading vm-up vm-run vm-down test-vm test-engines
+.PHONY: run test setup engine images lint bench clean report audit grade bench-grading vm-up vm-run vm-down test-vm test-engines
 
 run: setup engine images
 	$(BIN)/hardlab run -n $(N)
 	$(if $(filter 1,$(VM)),$(BIN)/hardlab vm run $(VM_ARGS))
+
+# One self-contained HTML page per run (reports/report.html from reports/summary.json; RESULTS=... for others).
+RESULTS ?=
+report: setup
+	$(BIN)/hardlab report $(RESULTS)
 
 # The VM tests boot qemu (TCG on 2 cores): they run on their own in test-vm, not beside the rest.
 test: setup engine images

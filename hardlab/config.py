@@ -70,6 +70,15 @@ def project_root() -> Path:
     return CHECKOUT or Path.cwd()
 
 
+def relative(path: str | Path) -> str:
+    """A path as reports show it: relative to the project folder when inside it (portable across checkouts)."""
+    p = Path(path)
+    try:
+        return p.resolve().relative_to(project_root().resolve()).as_posix()
+    except ValueError:
+        return p.as_posix()
+
+
 def prefetch_threads() -> int:
     value = env("HARDLAB_PREFETCH", "4")
     return int(value) if value.isdigit() else 4

@@ -37,3 +37,35 @@ class Exit(IntEnum):
     OK = 0  # every check held (skips with reasons are fine)
     FINDINGS = 1  # a security check failed, or a scan gate failed
     HARNESS = 2  # harness or usage error: engine down, bad input, bad arguments; the run is incomplete
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM (the shell's convention): nothing is left running
+
+
+# What each command's exit code means, for `--help` epilogs and the README (one table for every command).
+EXIT_TABLE = (
+    (Exit.OK, "every check held (skips with a reason are fine); grade: every submission was graded"),
+    (Exit.FINDINGS, "findings: a security check failed (run, audit), a scan gate failed (scan)"),
+    (Exit.HARNESS, "harness or usage error: engine down, bad input or arguments, a check could not be judged"),
+    (Exit.INTERRUPTED, "interrupted (Ctrl-C, SIGTERM): containers and VMs were cleaned up"),
+)
+EXIT_EPILOG = "exit codes:\n" + "\n".join(f"  {int(code):<4} {what}" for code, what in EXIT_TABLE)
+
+# pytest's own exit codes (pytest.ExitCode), named here so the pure layer need not import pytest.
+PYTEST_OK, PYTEST_FAILED, PYTEST_INTERRUPTED = 0, 1, 2
+
+
+def run_exit(pytest_code: int, results: list[dict[str, object]]) -> Exit:
+    """A pytest run's exit code in hardlab's table, from its summary records.
+
+    pytest says 1 for a finding and for a harness error alike, and 2 ("interrupted") when the engine is
+    down at collection; hardlab tells them apart by each record's outcome and classification. A run that
+    could not judge everything is incomplete (2) even when it also has findings: the findings are still
+    in the reports."""
+    if pytest_code == PYTEST_INTERRUPTED and not results:
+        return Exit.HARNESS
+    if pytest_code not in (PYTEST_OK, PYTEST_FAILED):
+        return Exit.HARNESS  # interrupted, internal error, usage error, no tests collected
+    if any(r.get("outcome") == ERROR or r.get("classification") in HARNESS for r in results):
+        return Exit.HARNESS
+    if pytest_code == PYTEST_FAILED or any(r.get("outcome") == FAILED for r in results):
+        return Exit.FINDINGS
+    return Exit.OK

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from hardlab import __version__
 from hardlab.audit.model import (
+    ENVIRONMENT,
     ERROR,
     FAILED,
     FINDINGS,
-    FLAKY,
     NOT_APPLICABLE,
     PASSED,
     SKIPPED,
@@ -25,6 +26,7 @@ from hardlab.audit.model import (
     by_class,
     totals,
 )
+from hardlab.core import records
 
 HISTORY_RUNS = 14  # trend length kept per check
 _TREND_MARK = {PASSED: "P", FAILED: "F", SKIPPED: "S", ERROR: "E", NOT_APPLICABLE: "-"}
@@ -47,15 +49,28 @@ def write_all(out: Path, results: list[Result], meta: dict[str, Any], harness: l
 
 def write_json(path: Path, results: list[Result], meta: dict[str, Any], harness: list[str]) -> Path:
     data = {
+        # the run summary's schema (schema_version, tool, results with outcome, classification, cis) plus
+        # the audit's own keys: hosts, profile, findings, harness_problems, per-host results
+        "schema_version": records.SCHEMA_VERSION,
+        "tool": {"name": "hardlab audit", "version": __version__},
         **meta,
         "totals": totals(results),
         "classifications": by_class(results),
         "findings": sum(r.classification in FINDINGS for r in results),
         "harness_problems": harness,
-        "results": [r.to_dict() for r in results],
+        "results": [summary_record(r) for r in results],
     }
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
     return path
+
+
+def summary_record(r: Result) -> dict[str, Any]:
+    """One check as a summary.json record (nodeid, scenario, case, outcome, classification, cis) with the
+    audit's own fields kept."""
+    scenario, case = junit_names(r.check)
+    return {**r.to_dict(), "nodeid": f"{r.host}::{r.check}", "scenario": scenario, "case": case,
+            "outcome": r.status, "classification": r.classification or "ok", "cis_text": r.cis,
+            "cis": records.cis([f"CIS Docker Benchmark {r.cis}"]) if r.cis else []}  # fmt: skip
 
 
 def write_junit(path: Path, results: list[Result], harness: list[str]) -> Path:
@@ -67,13 +82,13 @@ def write_junit(path: Path, results: list[Result], harness: list[str]) -> Path:
                               failures=str(t[FAILED]), errors=str(t[ERROR]),
                               skipped=str(t[SKIPPED] + t[NOT_APPLICABLE]),
                               time=f"{sum(r.duration for r in mine):.3f}")  # fmt: skip
+        ET.SubElement(ET.SubElement(suite, "properties"), "property", name="hardlab.version", value=__version__)
         for r in mine:
-            case = ET.SubElement(suite, "testcase", classname=f"host-audit.{host}",
-                                 name=f"CIS {r.cis or '-'} {r.check}", time=f"{r.duration:.3f}")  # fmt: skip
-            props = ET.SubElement(case, "properties")
-            for k, v in (("host", r.host), ("cis", r.cis), ("title", r.title), ("classification", r.classification),
-                         ("remediation", r.remediation)):  # fmt: skip
-                ET.SubElement(props, "property", name=k, value=v)
+            classname, name = junit_names(r.check)
+            case = ET.SubElement(suite, "testcase", classname=classname, name=name, time=f"{r.duration:.3f}")
+            # junit-10.xsd allows no properties in a testcase: what they said heads system-out instead
+            about = [f"host: {r.host}", f"cis: {r.cis or '-'}", f"title: {r.title}",
+                     f"classification: {r.classification or 'ok'}", f"remediation: {r.remediation}", ""]  # fmt: skip
             body = "\n".join(r.evidence)
             first = f"[{r.classification}] {r.title}: {r.evidence[0] if r.evidence else ''}"[:500]
             if r.status == FAILED:
@@ -83,16 +98,27 @@ def write_junit(path: Path, results: list[Result], harness: list[str]) -> Path:
                 ET.SubElement(case, "error", message=first, type=r.classification).text = body
             elif r.status in (SKIPPED, NOT_APPLICABLE):
                 ET.SubElement(case, "skipped", message=first, type=r.classification).text = body
-            ET.SubElement(case, "system-out").text = body
+            ET.SubElement(case, "system-out").text = "\n".join(about) + body
     if harness:
         suite = ET.SubElement(suites, "testsuite", name="host-audit[harness]", tests=str(len(harness)),
                               failures="0", errors=str(len(harness)), skipped="0", time="0")  # fmt: skip
         for i, problem in enumerate(harness):
-            case = ET.SubElement(suite, "testcase", classname="host-audit.harness", name=f"harness-{i}")
+            case = ET.SubElement(suite, "testcase", classname="harness", name=f"harness-{i}")
             ET.SubElement(case, "error", message=problem[:500], type="environment").text = problem
     ET.indent(suites)
     ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
     return path
+
+
+def junit_names(check: str) -> tuple[str, str]:
+    """The naming every mode's JUnit uses: classname the scenario (or check group), name the case.
+
+    `behaviour.seccomp-default/keyctl-blocked` -> (seccomp-default, keyctl-blocked); `daemon.icc` -> (daemon, icc)."""
+    if check.startswith("behaviour.") and "/" in check:
+        scenario, _, case = check.removeprefix("behaviour.").partition("/")
+        return scenario, case
+    group, _, name = check.partition(".")
+    return (group, name) if name else ("host-audit", group)
 
 
 def history_id(r: Result) -> str:
@@ -136,7 +162,9 @@ def write_allure(folder: Path, results: list[Result], meta: dict[str, Any], prev
             "name": f"[{r.host}] CIS {r.cis or '-'} {r.title}",
             "fullName": f"host-audit.{r.host}.{r.check}",
             "status": _ALLURE_STATUS[r.status],
-            "statusDetails": {"message": message, "trace": "\n".join(r.evidence), "flaky": r.classification in FLAKY},
+            # only environment trouble may be flaky: a host that lacks a feature lacks it every night
+            "statusDetails": {"message": message, "trace": "\n".join(r.evidence),
+                              "flaky": r.classification == ENVIRONMENT},
             "stage": "finished",
             "description": f"{r.title}\n\nRemediation: {r.remediation}",
             "start": start_ms,

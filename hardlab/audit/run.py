@@ -24,6 +24,7 @@ from hardlab.audit.profile import DEFAULT, HostProfile, ProfileError, ProfilePro
 from hardlab.audit.profile import as_dict as profile_dict
 from hardlab.audit.profile import load as load_profile
 from hardlab.audit.targets import DEFAULT_URL, Target, TargetError
+from hardlab.core import records
 from hardlab.engine import labels
 from hardlab.errors import BadInput
 
@@ -39,6 +40,8 @@ class Options:
     config_only: bool = False
     pack: str | None = None
     timeout: int = 60
+    cis: list[str] = field(default_factory=list)  # --cis: only these controls (or sections)
+    skip_cis: list[str] = field(default_factory=list)  # --skip-cis
 
 
 @dataclass
@@ -54,6 +57,11 @@ class Audit:
     @property
     def exit_code(self) -> int:
         return exit_code(self.results, self.harness)
+
+
+def selected(cis: str, args: Options) -> bool:
+    """A check is audited under --cis / --skip-cis (its cis field may list several: '2.14, 5.26')."""
+    return records.cis_selected([c.strip() for c in cis.split(",") if c.strip()], args.cis, args.skip_cis)
 
 
 def load_profiles(specs: list[str]) -> dict[str, HostProfile]:
@@ -85,6 +93,8 @@ def audit_host(
     meta: dict[str, Any] = {"url": target.url}
 
     def add(check: str, cis: str, title: str, kind: str, remediation: str, outcome: Outcome, took: float) -> None:
+        if check != "engine.reachable" and not selected(cis, args):
+            return
         results.append(judge(target.label, check, cis, title, kind, remediation, outcome, profile, strict, took))
 
     started = time.monotonic()
@@ -164,6 +174,7 @@ def audit(args: Options) -> Audit:
         raise BadInput(f"bad host profile:\n{exc}") from exc
     try:
         pack = [] if args.config_only else audit_behave.load_pack(Path(args.pack) if args.pack else audit_behave.PACK)
+        pack = [b for b in pack if selected(b.cis, args)]  # deselected behaviour checks start no container
     except spec_api.ScenarioError as exc:
         raise BadInput(f"bad scenario in the host-audit pack:\n{exc}") from exc
     specs = args.host or [os.environ.get("DOCKER_HOST") or DEFAULT_URL]

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from hardlab.audit.model import EXIT_HARNESS
 from hardlab.audit.run import Audit, Options, audit
+from hardlab.cli.args import new_parser
 from hardlab.errors import BadInput
+from hardlab.outcomes import Exit
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="hardlab audit", description=(__doc__ or "").split("\n")[0])
+    p = new_parser("hardlab audit", (__doc__ or "").split("\n")[0])
     p.add_argument("--host", action="append", default=[], metavar="[LABEL=]DOCKER_HOST",
                    help="engine to audit (unix://, tcp://, ssh://, context:NAME); repeatable; "
                    "default $DOCKER_HOST")  # fmt: skip
@@ -30,13 +33,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--pack", default=None, metavar="DIR",
                    help="behavioural scenario folder (default: the package's own host-audit pack)")
     p.add_argument("--timeout", type=int, default=60, help="seconds an engine API call may take (default 60)")
+    p.add_argument("--cis", action="append", default=[], metavar="ID",
+                   help="audit only these CIS controls or sections (5.12, or 5 for all of 5.x); repeatable")
+    p.add_argument("--skip-cis", action="append", default=[], metavar="ID", help="leave these CIS ids out")
+    p.add_argument("--sarif", metavar="PATH", help="also write the failed and errored checks as SARIF 2.1.0")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     return p.parse_args(argv)
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    opts = Options(args.host, args.profile, args.strict, args.out, args.config_only, args.pack, args.timeout)
+    opts = Options(args.host, args.profile, args.strict, args.out, args.config_only, args.pack, args.timeout,
+                   args.cis, args.skip_cis)  # fmt: skip
     try:
         done = audit(opts)
     except BadInput as exc:
@@ -44,9 +52,36 @@ def main(argv: list[str]) -> int:
         return EXIT_HARNESS
     except KeyboardInterrupt:
         print("hardlab audit: interrupted; the audit's containers were removed per host", file=sys.stderr)
-        return EXIT_HARNESS
+        return Exit.INTERRUPTED
     show(done, args.quiet)
+    if args.sarif:
+        write_sarif(Path(args.sarif), done, Path(args.pack) if args.pack else None)
     return done.exit_code
+
+
+def write_sarif(path: Path, done: Audit, pack: Path | None) -> Path:
+    """Failed checks (errors) and checks that could not be judged (warnings), on their host; a behavioural
+    check points at its case's line in the pack's TOML file."""
+    from hardlab import config, spec
+    from hardlab.audit import behave
+    from hardlab.core import sarif
+
+    try:
+        where = {b.check: (b.scenario.path, b.case.line) for b in behave.load_pack(pack or behave.PACK)}
+    except spec.ScenarioError:
+        where = {}
+    findings = []
+    for r in done.results:
+        if r.status not in ("failed", "error"):
+            continue
+        file, line = where.get(r.check, (None, None))
+        findings.append(sarif.Finding(
+            rule=r.check, title=f"CIS {r.cis or '-'} {r.title}", level="error" if r.status == "failed" else "warning",
+            message=f"[{r.host}] [{r.classification}] {r.evidence[0] if r.evidence else r.title}",
+            file=config.relative(file) if file else "", line=line, logical=r.host, help=r.remediation,
+            properties={"host": r.host, "cis": [c.strip() for c in r.cis.split(",") if c.strip()],
+                        "classification": r.classification}))  # fmt: skip
+    return sarif.write(path, sarif.document(findings, tool="hardlab audit"))
 
 
 def show(done: Audit, quiet: bool) -> None:

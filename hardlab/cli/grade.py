@@ -1,7 +1,8 @@
 """`hardlab grade SUBMISSIONS_DIR [--course course.toml] [-n auto] [--student NAME] [--out reports/grades]`
 
-Exit status: 0 graded (whatever the scores), 2 unusable course or arguments, 3 some checks could not be
-graded because of the harness (engine trouble): regrade those.
+Exit status (hardlab's one table): 0 graded (whatever the scores: a student's failed check is a grade, not a
+finding), 2 unusable course or arguments, or some checks could not be graded because of the harness (engine
+trouble): regrade those.
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hardlab.cli.args import new_parser
 from hardlab.errors import BadInput, HarnessError
 from hardlab.grading.run import DEFAULT_COURSE, DEFAULT_OUT, Options, grade
+from hardlab.outcomes import Exit
 from hardlab.spec import ScenarioError
 
-EXIT_UNGRADED = 3  # some checks hit harness trouble: regrade them
+EXIT_UNGRADED = Exit.HARNESS  # some checks hit harness trouble: regrade them
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="hardlab grade", description="grade students' submissions on real containers")
+    parser = new_parser("hardlab grade", "grade students' submissions on real containers",
+                        epilog="grade exits 0 once every submission is graded, whatever the scores.")
     parser.add_argument("submissions", type=Path, help="folder with one sub-folder per student")
     parser.add_argument("--course", type=Path, default=DEFAULT_COURSE, help=f"course file (default {DEFAULT_COURSE})")
     parser.add_argument("-n", "--workers", default="auto", help="xdist workers: a number, 0 (no xdist) or auto")

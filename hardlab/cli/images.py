@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import sys
 
-from hardlab.engine import images
-from hardlab.engine.client import connect
+from hardlab.cli.args import new_parser
 from hardlab.errors import HarnessError
 from hardlab.outcomes import Exit
 
-USAGE = "usage: hardlab images build [NAME...] | list | prune"
-
 
 def main(argv: list[str]) -> int:
-    action = argv[0] if argv else "build"
-    if action in {"-h", "--help"}:
-        print(USAGE)
-        return Exit.OK
-    if action not in {"build", "list", "prune"}:
-        print(USAGE, file=sys.stderr)
-        return Exit.HARNESS
+    p = new_parser("hardlab images", "The offline lab images, built from Debian packages and cached.",
+                   usage="hardlab images build [NAME...] | list | prune")  # fmt: skip
+    sub = p.add_subparsers(dest="action")
+    build = sub.add_parser("build", help="build the lab images missing on the engine (default)")
+    build.add_argument("names", nargs="*", help="recipe names (default: all)")
+    sub.add_parser("list", help="recipes, their tags and files (no engine needed)")
+    sub.add_parser("prune", help="remove lab images of outdated recipes")
+    args = p.parse_args(argv)
+    from hardlab.engine import images
+    from hardlab.engine.client import connect
+
+    action = args.action or "build"
     if action == "list":
         for name in images.recipe_names():
             print(f"{images.PREFIX}{name:<10} {images.tag_for(name)}  ({images.RECIPES / name / 'recipe.sh'})")
@@ -29,7 +31,7 @@ def main(argv: list[str]) -> int:
         if action == "prune":
             print("\n".join(images.prune_stale(client)) or "nothing to prune")
             return Exit.OK
-        for name in argv[1:] or images.recipe_names():
+        for name in getattr(args, "names", None) or images.recipe_names():
             images.ensure(client, images.PREFIX + name)
     except HarnessError as exc:
         print(f"hardlab images: {exc}", file=sys.stderr)
@@ -39,6 +41,9 @@ def main(argv: list[str]) -> int:
 
 def ready(prog: str) -> bool:
     """The engine answers and every lab image is built; False after saying why (for run and grade)."""
+    from hardlab.engine import images
+    from hardlab.engine.client import connect
+
     try:
         images.ensure_all(connect())
     except HarnessError as exc:

@@ -1,22 +1,42 @@
-"""`hardlab list [PATHS...]`: scenarios, their cases and tags; invalid files with every problem."""
+"""`hardlab list [--json] [PATHS...]`: scenarios, their cases and tags; invalid files with every problem."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
+
+from hardlab.cli.args import new_parser
+from hardlab.outcomes import Exit
 
 
 def main(argv: list[str]) -> int:
-    """Scenarios, their cases and tags; invalid files are listed with their problems."""
+    """Scenarios, their cases and tags; invalid files are listed with their problems (exit 2)."""
+    p = new_parser("hardlab list", "Validate and list scenario files: their cases, tags and required host "
+                   "features; every problem of an invalid file with its line and key. Needs no engine.")  # fmt: skip
+    p.add_argument("paths", nargs="*", type=Path, default=[Path("scenarios")],
+                   help="scenario files or folders (default scenarios)")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="one JSON document: scenarios with cases, and invalid files")
+    args = p.parse_args(argv)
     from hardlab import spec
-    roots = [Path(a) for a in argv] or [Path("scenarios")]
-    files = sorted(f for r in roots for f in (r.rglob("*.toml") if r.is_dir() else [r]))
-    bad = 0
+
+    files = sorted(f for r in args.paths for f in (r.rglob("*.toml") if r.is_dir() else [r]))
+    listed: list[dict[str, Any]] = []
+    invalid: list[dict[str, Any]] = []
     for file in files:
         try:
             sc = spec.load(file)
         except spec.ScenarioError as exc:
-            bad += 1
-            print(f"{file}: INVALID\n  " + str(exc).replace("\n", "\n  "))
+            invalid.append({"file": str(file), "problems": str(exc).splitlines()})
+            if not args.json:
+                print(f"{file}: INVALID\n  " + str(exc).replace("\n", "\n  "))
+            continue
+        cases = [{"id": c.id, "nodeid": f"{file}::{c.id}", "title": c.title, "line": c.line,
+                  "tags": sorted(set(sc.tags) | set(c.tags)), "requires": sorted(set(sc.requires) | set(c.requires))}
+                 for c in sc.cases]  # fmt: skip
+        listed.append({"file": str(file), "id": sc.id, "title": sc.title, "tags": list(sc.tags),
+                       "requires": list(sc.requires), "references": list(sc.references), "cases": cases})  # fmt: skip
+        if args.json:
             continue
         needs = f"  requires: {', '.join(sc.requires)}" if sc.requires else ""
         print(f"{file}  [{', '.join(sc.tags)}]  {sc.title}{needs}")
@@ -24,4 +44,6 @@ def main(argv: list[str]) -> int:
             extra = sorted(set(case.requires) - set(sc.requires))
             note = f"  (needs {', '.join(extra)})" if extra else ""
             print(f"  {file}::{case.id:<36} {case.title}{note}")
-    return 1 if bad else 0
+    if args.json:
+        print(json.dumps({"scenarios": listed, "invalid": invalid}, indent=2))
+    return Exit.HARNESS if invalid else Exit.OK

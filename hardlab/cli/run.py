@@ -1,33 +1,70 @@
-"""`hardlab run [PYTEST ARGS...]`: the scenarios through pytest, with every report written."""
+"""`hardlab run [--sarif PATH] [PYTEST ARGS...]`: the scenarios through pytest, with every report written."""
 
 from __future__ import annotations
 
+import argparse
+import json
 from pathlib import Path
+from typing import Any
 
-REPORTS = Path("reports")
+from hardlab import config
+from hardlab.cli.args import new_parser
+from hardlab.outcomes import Exit, run_exit
+
+
+def parser() -> argparse.ArgumentParser:
+    p = new_parser(
+        "hardlab run", "Build the lab images (once, cached), then run scenarios/ (or the paths given) through "
+        "pytest with every report written: junit.xml, summary.json, allure-results/ (in $HARDLAB_REPORTS, "
+        "default reports/).", usage="hardlab run [--sarif PATH] [PYTEST ARGS...]",
+        epilog="Every other argument passes through to pytest: `hardlab run -k seccomp -n 2`, "
+        "`hardlab run scenarios/limits --hardlab-strict`.")  # fmt: skip
+    p.add_argument("--sarif", metavar="PATH", help="also write the findings as SARIF 2.1.0 to PATH")
+    p.add_argument("--cis", action="append", default=[], metavar="ID",
+                   help="run only cases whose scenario references these CIS controls or sections (5.12, 5)")
+    p.add_argument("--skip-cis", action="append", default=[], metavar="ID", help="leave these CIS ids out")
+    return p
 
 
 def main(argv: list[str]) -> int:
-    """Build the lab images once (visible progress), then run pytest over the scenarios with reports.
-
-    Every argument passes through to pytest: `hardlab run -k seccomp -n 2`."""
+    """Build the lab images once (visible progress), then run pytest over the scenarios with reports."""
+    args, rest = parser().parse_known_args(argv)
     import pytest
 
     from hardlab.cli.images import ready
 
     if not ready("hardlab run"):
-        return 2
-    REPORTS.mkdir(exist_ok=True)
-    has_paths = any(not a.startswith("-") and Path(a.split("::")[0]).exists() for a in argv)
-    args = [
+        return Exit.HARNESS
+    reports = config.reports_dir()
+    reports.mkdir(parents=True, exist_ok=True)
+    summary = reports / "summary.json"
+    summary.unlink(missing_ok=True)  # a stale summary must not decide this run's exit code
+    has_paths = any(not a.startswith("-") and Path(a.split("::")[0]).exists() for a in rest)
+    pytest_args = [
         *([] if has_paths else ["scenarios"]),
-        f"--junitxml={REPORTS / 'junit.xml'}",
-        f"--alluredir={REPORTS / 'allure-results'}",
+        f"--junitxml={reports / 'junit.xml'}",
+        f"--alluredir={reports / 'allure-results'}",
         "--clean-alluredir",
-        f"--hardlab-report={REPORTS / 'summary.json'}",
+        f"--hardlab-report={summary}",
         # This command imported hardlab before pytest could mark its plugin for assertion rewriting; the
         # plugin asserts nothing, so the warning would only be noise.
         "-W", "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning",
-        *argv,
-    ]
-    return int(pytest.main(args))
+        *(f"--hardlab-cis={c}" for c in args.cis),
+        *(f"--hardlab-skip-cis={c}" for c in args.skip_cis),
+        *rest,
+    ]  # fmt: skip
+    code = int(pytest.main(pytest_args))
+    data = read_summary(summary)
+    if args.sarif and data:
+        import hardlab.core.sarif as sarif
+
+        sarif.write(Path(args.sarif), sarif.from_summary(data))
+    return int(run_exit(code, data.get("results", [])))
+
+
+def read_summary(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -10,9 +10,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
+from hardlab.cli.args import new_parser
+from hardlab.core import sarif
 from hardlab.outcomes import Exit
 from hardlab.scan.backends import BACKENDS
+from hardlab.scan.model import ScanResult
 from hardlab.scan.run import options_problem, run_scan
 
 
@@ -25,12 +29,12 @@ def _env_int(name: str, default: int) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="hardlab scan",
-        description="Match an image's (or rootfs') packages against an offline OSV feed and "
+    p = new_parser(
+        "hardlab scan",
+        "Match an image's (or rootfs') packages against an offline OSV feed and "
         "gate like klar: fail when the count at or above --severity is greater than --threshold.",
-        epilog="exit codes: 0 gate passed, 1 gate failed, 2 could not scan (bad feed, no package database, "
-        "image not in the engine)",
+        epilog="scan: 0 gate passed, 1 gate failed, 2 could not scan (bad feed, no package database, "
+        "image not in the engine, engine down)",
     )
     p.add_argument("target", help="local image (never pulled) or an unpacked rootfs folder")
     p.add_argument("--feed", required=True, help="OSV advisories: a folder of *.json or one file")
@@ -53,7 +57,10 @@ def parser() -> argparse.ArgumentParser:
         choices=list(BACKENDS),
         help="also run trivy/grype when installed and able to work offline",
     )
-    p.add_argument("--report-dir", default=None, help="where the JSON report goes (default: reports/)")
+    p.add_argument("--report-dir", default=None, help="folder for the JSON report, named after the target "
+                   "(default: $HARDLAB_REPORTS or reports/)")
+    p.add_argument("-o", "--output", default=None, metavar="PATH", help="write the JSON report to PATH instead")
+    p.add_argument("--sarif", default=None, metavar="PATH", help="also write the findings as SARIF 2.1.0 to PATH")
     p.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
     return p
 
@@ -64,12 +71,30 @@ def main(argv: list[str]) -> int:
     problem = options_problem(args.severity, args.threshold, args.backend)
     if problem:
         cli.error(problem)
-    done = run_scan(args.target, args.feed, args.severity, args.threshold, args.backend, args.report_dir)
+    done = run_scan(args.target, args.feed, args.severity, args.threshold, args.backend, args.report_dir,
+                    args.output)  # fmt: skip
     if done.result is None:
         print(done.error, end="", file=sys.stderr)
         return int(Exit.HARNESS)
+    if args.sarif:
+        write_sarif(Path(args.sarif), done.result)
     if args.json and done.result.report:
         print(done.result.report.read_text(), end="")
     else:
         print(done.text, end="")
     return done.exit_code
+
+
+def write_sarif(path: Path, result: ScanResult) -> Path:
+    """Every finding of every backend as a SARIF result on the scanned image (or rootfs folder): an error when
+    the gate counts it (at or above --severity), a note otherwise."""
+    findings = [
+        sarif.Finding(rule=f.id, title=f.summary or f.id,
+                      level="error" if f.severity >= result.gate.severity else "note",
+                      message=f"{f.id} ({f.severity.label}) in {f.source} {f.installed} "
+                      f"({', '.join(f.packages)}); fixed in {f.fixed or 'no fixed version known'}",
+                      logical=result.target, file=result.target if Path(result.target).is_dir() else "",
+                      properties={"backend": backend, "severity": f.severity.label, "aliases": f.aliases})
+        for backend, fs in result.results.items() for f in fs
+    ]  # fmt: skip
+    return sarif.write(path, sarif.document(findings, tool="hardlab scan"))

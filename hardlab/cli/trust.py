@@ -6,9 +6,10 @@ recorded in their state files.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from hardlab.cli.args import new_parser
+from hardlab.outcomes import Exit
 from hardlab.system import processes
 from hardlab.trust.lab import TrustLab, launch, new_run_id, running_labs, state_root
 from hardlab.trust.tools import TrustUnavailable
@@ -38,7 +39,7 @@ def _print_up(lab: TrustLab) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hardlab trust", description="content-trust lab on loopback")
+    parser = new_parser("hardlab trust", "content-trust lab on loopback: a registry and a notary server")
     sub = parser.add_subparsers(dest="action", required=True)
     up = sub.add_parser("up", help="start a registry and a notary server on 127.0.0.1 (stays running)")
     up.add_argument("--no-install", action="store_true", help="do not apt-get install missing packages")
@@ -52,10 +53,10 @@ def main(argv: list[str]) -> int:
             lab = launch(new_run_id("up"), install=not args.no_install)
         except TrustUnavailable as exc:
             print(f"hardlab trust: cannot start the lab: {exc}", file=sys.stderr)
-            return 2
+            return Exit.HARNESS
         except RuntimeError as exc:
             print(f"hardlab trust: {exc}", file=sys.stderr)
-            return 1
+            return Exit.HARNESS
         # Detached on purpose: the servers outlive this command until `hardlab trust down`.
         _print_up(lab)
         return 0
@@ -70,7 +71,7 @@ def main(argv: list[str]) -> int:
     chosen = [lab for lab in labs if args.run_id in (None, lab.run_id)]
     if args.run_id and not chosen:
         print(f"hardlab trust: no lab {args.run_id!r} under {state_root()}", file=sys.stderr)
-        return 1
+        return Exit.HARNESS
     for lab in chosen:
         lab.stop()
         print(f"stopped {lab.run_id}")

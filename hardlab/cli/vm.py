@@ -5,16 +5,19 @@ SIGTERM (CI cancelling a job) takes the same path as Ctrl-C, so qemu is reaped e
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import signal
 import sys
 import uuid
 
+from hardlab.cli.args import new_parser
+from hardlab.outcomes import Exit, run_exit
 from hardlab.vm import plan as vm_plan
 from hardlab.vm.machine import Vm, VmError
 
-USAGE = """usage: hardlab vm up | run [PYTEST ARGS...] | exec CMD... | doctor | down | status [--json]
+USAGE = """hardlab vm up | run [PYTEST ARGS...] | exec CMD... | doctor | down | status [--json]
   up      build (once, cached) and boot the lab VM; wait until its Docker Engine answers
   run     run the scenario suite inside the VM (default: scenarios/); reports go to reports/vm/.
           Boots the VM first (and stops it after) unless it is already up.
@@ -37,7 +40,8 @@ def run_pack(vm: Vm, pytest_args: list[str]) -> int:
             vm.down()
     write_origin(vm)
     vm.say(f"reports in {vm_plan.GUEST_REPORTS}/ (ran in the VM); {vm_plan.format_timings(vm.timings)}")
-    return code
+    results = vm_plan.read_json(vm.reports / "summary.json").get("results")
+    return int(run_exit(code, results if isinstance(results, list) else []))
 
 
 def exec_command(vm: Vm, argv: list[str]) -> int:
@@ -72,11 +76,32 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def parser() -> argparse.ArgumentParser:
+    p = new_parser("hardlab vm", "The disposable lab VM (AppArmor kernel, --privileged works).", usage=USAGE,
+                   epilog="run's exit code is the guest run's, in the same table (0 held, 1 findings, 2 harness).")
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sub.add_parser("up", help="build (once, cached) and boot the lab VM; wait until its engine answers")
+    for name, help_ in (("run", "run the scenario suite in the VM (pytest args pass through); reports in reports/vm/"),
+                        ("exec", "run one command in the VM, in the project folder"),
+                        ("doctor", "`hardlab doctor` inside the VM")):  # fmt: skip
+        sub.add_parser(name, help=help_, add_help=name != "exec").add_argument("rest", nargs=argparse.REMAINDER)
+    sub.add_parser("down", help="stop the VM; nothing is left running")
+    sub.add_parser("status", help="is it running, which accelerator, where the cached disk is").add_argument(
+        "--json", action="store_true")
+    return p
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] in {"-h", "--help", "help"}:
-        print(USAGE)
-        return 0 if argv else 2
-    action, rest = argv[0], argv[1:]
+    cli = parser()
+    try:
+        args, extra = cli.parse_known_args(argv)
+        if extra and not hasattr(args, "rest"):
+            cli.error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as exc:  # --help (0) or a usage error (2), said by argparse
+        return int(exc.code or 0)
+    action = args.action
+    # run, exec and doctor pass everything after the action through, in order (pytest's -m, doctor's --json)
+    rest = argv[argv.index(action) + 1:] if hasattr(args, "rest") else []
     vm = Vm()
     if action in {"up", "run", "exec", "doctor"}:
         # SIGTERM (CI cancelling a job) takes the same path as Ctrl-C: the finally blocks reap qemu.
@@ -99,20 +124,20 @@ def main(argv: list[str]) -> int:
             return 0
         if action == "status":
             status = vm.status()
-            if "--json" in rest:
+            if args.json:
                 print(json.dumps(status, indent=2))
             else:
                 print("\n".join(f"{key:<12} {value}" for key, value in status.items()))
             return 0
     except VmError as exc:
         print(f"hardlab vm {action}: {exc}", file=sys.stderr)
-        return 3
+        return Exit.HARNESS
     except BrokenPipeError:  # `hardlab vm status | head`
         return 0
     except KeyboardInterrupt:
         if action == "up":  # a half-booted VM is of no use to anyone
             vm.kill()
         vm.say("interrupted" + ("; stopped the VM" if vm.running_pid() is None else "; the VM is still up"))
-        return 130
+        return Exit.INTERRUPTED
     print(USAGE, file=sys.stderr)
-    return 2
+    return Exit.HARNESS

@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 
 from hardlab import config as settings
+from hardlab.core import records
 from hardlab.engine import labels
 from hardlab.engine.client import connect, sweep_run
 from hardlab.engine.probe import HostFacts, environment_properties
 from hardlab.engine.runner import drain, remove_all
 from hardlab.errors import HarnessError
-from hardlab.pytest import fixtures, schedule, trustlab
+from hardlab.pytest import fixtures, junit, schedule, trustlab
 from hardlab.pytest.items import CaseItem, ScenarioFile
 from hardlab.pytest.recorder import Recorder, Summary
 from hardlab.pytest.state import KEY, RunState, run_state
@@ -41,6 +42,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="NAME=VALUE",
         help="override a scenario input (e.g. profile=./my-seccomp.json); repeatable",
     )
+    group.addoption("--hardlab-cis", action="append", default=[], metavar="ID",
+                    help="run only cases whose scenario references these CIS controls or sections (5.12, 5)")
+    group.addoption("--hardlab-skip-cis", action="append", default=[], metavar="ID",
+                    help="deselect cases whose scenario references these CIS ids")
     parser.addini("hardlab_dirs", "folders whose *.toml files are scenarios", type="args", default=["scenarios"])
     parser.addini(
         "hardlab_ignore",
@@ -99,6 +104,21 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return None
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """--hardlab-cis / --hardlab-skip-cis: deselect scenario cases by the CIS ids their scenario references."""
+    include, exclude = config.getoption("hardlab_cis"), config.getoption("hardlab_skip_cis")
+    if not include and not exclude:
+        return
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        ids = [c["id"] for c in records.cis(item.scenario.references)] if isinstance(item, CaseItem) else []
+        (keep if records.cis_selected(ids, include, exclude) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFile | None:
     if file_path.suffix != ".toml":
         return None
@@ -141,6 +161,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     path = config.getoption("hardlab_report")
     if path:
         state.summary.write(Path(path), host)
+    xmlpath = getattr(config.option, "xmlpath", None)
+    if xmlpath and Path(xmlpath).is_file():  # junitxml wrote it in its own sessionfinish, before this one
+        junit.normalize(Path(xmlpath), list(state.summary.records.values()),
+                        getattr(config.option, "junitprefix", None) or "")
     alluredir = getattr(config.option, "allure_report_dir", None)
     if alluredir and host:
         Path(alluredir).mkdir(parents=True, exist_ok=True)

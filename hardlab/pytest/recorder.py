@@ -8,6 +8,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from hardlab import __version__
+from hardlab.core import records
 from hardlab.outcomes import CONTROL_FAILED, HARNESS_ERROR, HOST_FEATURE_MISSING
 
 
@@ -67,7 +69,14 @@ class Summary:
 
     def write(self, path: Path, host: dict[str, Any] | None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        engine = (host or {}).get("engine")
+        engine = engine if isinstance(engine, dict) else {"server_version": engine}
         data = {
+            "schema_version": records.SCHEMA_VERSION,
+            "tool": {"name": "hardlab", "version": __version__},
+            "engine": {"version": engine.get("server_version"), "api_version": engine.get("api_version"),
+                       "runtime": engine.get("runtime"), "runtime_version": engine.get("runtime_version"),
+                       "kernel": engine.get("kernel_version")},
             "run_id": self.run_id,
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
             "duration": round(time.time() - self.started, 2),

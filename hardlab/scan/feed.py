@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,7 +58,8 @@ _SYNONYMS = {
 
 
 def severity_from_score(score: float) -> Severity:
-    """CVSS v3 qualitative rating; 0.0 ("None") is Negligible on Clair's scale."""
+    """CVSS v3 and v4 qualitative rating (v2 scores use the same bands here); 0.0 ("None") is Negligible on
+    Clair's scale."""
     if score <= 0:
         return Severity.NEGLIGIBLE
     if score < 4:
@@ -71,46 +71,29 @@ def severity_from_score(score: float) -> Severity:
     return Severity.CRITICAL
 
 
-_CVSS3 = {
-    "AV": {"N": 0.85, "A": 0.62, "L": 0.55, "P": 0.2},
-    "AC": {"L": 0.77, "H": 0.44},
-    "UI": {"N": 0.85, "R": 0.62},
-    "C": {"H": 0.56, "L": 0.22, "N": 0.0},
-    "I": {"H": 0.56, "L": 0.22, "N": 0.0},
-    "A": {"H": 0.56, "L": 0.22, "N": 0.0},
-}
-_PR = {"U": {"N": 0.85, "L": 0.62, "H": 0.27}, "C": {"N": 0.85, "L": 0.68, "H": 0.5}}
+def cvss_base_score(vector: str) -> float:
+    """Base score of a CVSS v2, v3.x or v4.0 vector, by the `cvss` package (FIRST's calculators); ValueError on a
+    malformed vector. A v2 vector has no prefix (`AV:N/AC:L/Au:N/C:P/I:P/A:P`)."""
+    from cvss import CVSS2, CVSS3, CVSS4
+    from cvss.exceptions import CVSSError
 
-
-def _roundup(value: float) -> float:
-    as_int = round(value * 100000)
-    return as_int / 100000.0 if as_int % 10000 == 0 else (math.floor(as_int / 10000) + 1) / 10.0
+    try:
+        if vector.startswith("CVSS:4"):
+            return float(CVSS4(vector).base_score)
+        if vector.startswith("CVSS:3"):
+            return float(CVSS3(vector).base_score)
+        if vector.startswith("AV:"):
+            return float(CVSS2(vector).base_score)
+    except CVSSError as exc:
+        raise ValueError(f"CVSS vector {vector!r}: {exc}") from None
+    raise ValueError(f"not a CVSS vector: {vector!r}")
 
 
 def cvss3_base_score(vector: str) -> float:
-    """Base score of a CVSS:3.x vector (FIRST's formulas); ValueError on a malformed vector."""
-    parts = vector.split("/")
-    if not parts[0].startswith("CVSS:3"):
+    """Base score of a CVSS:3.x vector; ValueError on a malformed vector or another version."""
+    if not vector.startswith("CVSS:3"):
         raise ValueError(f"not a CVSS v3 vector: {vector!r}")
-    metrics = dict(p.split(":", 1) for p in parts[1:] if ":" in p)
-    try:
-        scope = metrics["S"]
-        c, i, a = (_CVSS3[k][metrics[k]] for k in ("C", "I", "A"))
-        exploit = (
-            8.22
-            * _CVSS3["AV"][metrics["AV"]]
-            * _CVSS3["AC"][metrics["AC"]]
-            * _PR[scope][metrics["PR"]]
-            * _CVSS3["UI"][metrics["UI"]]
-        )
-    except KeyError as exc:
-        raise ValueError(f"CVSS vector {vector!r} lacks or misspells metric {exc}") from None
-    iss = 1 - (1 - c) * (1 - i) * (1 - a)
-    impact = 6.42 * iss if scope == "U" else 7.52 * (iss - 0.029) - 3.25 * (iss - 0.02) ** 15
-    if impact <= 0:
-        return 0.0
-    total = impact + exploit if scope == "U" else 1.08 * (impact + exploit)
-    return _roundup(min(total, 10.0))
+    return cvss_base_score(vector)
 
 
 # --------------------------------------------------------------------------------------------- model
@@ -184,8 +167,8 @@ def _severity_of(entry: dict[str, Any], affected: dict[str, Any], where: str) ->
     for n, sev in enumerate(entry.get("severity") or []):
         score = str(sev.get("score", "")) if isinstance(sev, dict) else ""
         try:
-            if score.startswith("CVSS:3"):
-                return severity_from_score(cvss3_base_score(score))
+            if score.startswith(("CVSS:2", "CVSS:3", "CVSS:4", "AV:")):  # v2 vectors carry no prefix
+                return severity_from_score(cvss_base_score(score))
             if score.replace(".", "", 1).isdigit():
                 return severity_from_score(float(score))
         except ValueError as exc:

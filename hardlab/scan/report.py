@@ -9,7 +9,7 @@ import secrets
 import time
 from pathlib import Path
 
-from hardlab import config
+from hardlab import __version__, config
 from hardlab.scan.feed import Feed, Severity
 from hardlab.scan.inventory import Inventory
 from hardlab.scan.model import Finding, Gate, ScanResult, severity_counts
@@ -111,6 +111,7 @@ def write_report(
     }
     data: dict[str, object] = {
         "tool": "hardlab scan",
+        "version": __version__,
         "target": target,
         "system": None
         if inventory is None

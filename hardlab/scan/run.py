@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hardlab.engine.images import ImageError
+from hardlab.errors import HardlabError
 from hardlab.outcomes import Exit
 from hardlab.scan import report
 from hardlab.scan.backends import BACKENDS, run_external
@@ -23,7 +24,7 @@ from hardlab.scan.model import Gate, ScanResult
 
 # What stops a scan before it can judge anything (exit 2): bad feed, no package database, image not in the
 # engine (LookupError), no such folder, no engine answering.
-SCAN_ERRORS = (FeedError, NoPackageDatabase, LookupError, FileNotFoundError, RuntimeError)
+SCAN_ERRORS = (FeedError, NoPackageDatabase, LookupError, FileNotFoundError, RuntimeError, HardlabError)
 
 
 def inventory_of(target: str) -> Inventory:
@@ -47,6 +48,7 @@ def scan_target(
     threshold: int = 15,
     backend: str = "builtin",
     report_dir: str | Path | None = None,
+    output: str | Path | None = None,
 ) -> ScanResult:
     """Scan, gate and write the JSON report. Raises FeedError / NoPackageDatabase / LookupError on bad input."""
     gate = Gate(severity if isinstance(severity, Severity) else Severity.parse(severity), threshold)
@@ -60,9 +62,8 @@ def scan_target(
         if findings is not None:
             results[name] = findings
     result = ScanResult(target, inventory, feed, results, gate, notes)
-    result.report = report.write_report(
-        report.report_path(target, report_dir), target, inventory, feed, results, gate, notes
-    )
+    path = Path(output) if output else report.report_path(target, report_dir)
+    result.report = report.write_report(path, target, inventory, feed, results, gate, notes)
     return result
 
 
@@ -96,13 +97,14 @@ def run_scan(
     threshold: int = 0,
     backend: str = "builtin",
     report_dir: str | Path | None = None,
+    output: str | Path | None = None,
 ) -> ScanRun:
     """`hardlab scan` without the command line: exit 0 gate passed, 1 gate failed, 2 the scan could not run."""
     problem = options_problem(severity, threshold, backend)
     if problem:
         return ScanRun(int(Exit.HARNESS), "", f"hardlab scan: {problem}\n")
     try:
-        result = scan_target(target, feed_dir, severity, threshold, backend, report_dir)
+        result = scan_target(target, feed_dir, severity, threshold, backend, report_dir, output)
     except SCAN_ERRORS as exc:
         return ScanRun(int(Exit.HARNESS), "", f"hardlab scan: {exc}\n")
     return ScanRun(result.exit_code, report.summary(result), "", result)

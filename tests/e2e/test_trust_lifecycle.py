@@ -116,7 +116,7 @@ def test_cli_up_status_down(capsys: pytest.CaptureFixture[str]) -> None:
         while time.monotonic() < deadline and any(_alive(p, str(lab.state_dir)) for p in lab.pids.values()):
             time.sleep(0.05)
         assert not any(_alive(p, str(lab.state_dir)) for p in lab.pids.values())
-        assert trust_cli.main(["down", run_id]) == 1  # gone: a clear error, not a silent success
+        assert trust_cli.main(["down", run_id]) == 2  # gone: a clear error, not a silent success
         assert f"no lab '{run_id}'" in capsys.readouterr().err
     finally:
         lab.stop()

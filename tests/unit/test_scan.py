@@ -626,3 +626,31 @@ def test_run_scan_is_the_command_as_a_library_call(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and bad.result is None and "unknown severity 'Severe'" in bad.error
     missing = run_scan(str(root), tmp_path / "no-such-feed", report_dir=tmp_path)
     assert missing.exit_code == 2 and missing.error.startswith("hardlab scan: ") and "no-such-feed" in missing.error
+
+
+@pytest.mark.parametrize(
+    ("vector", "score"),
+    [
+        ("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N", 9.3),
+        ("CVSS:4.0/AV:L/AC:H/AT:P/PR:H/UI:A/VC:L/VI:N/VA:N/SC:N/SI:N/SA:N", 1.0),
+        ("AV:N/AC:L/Au:N/C:P/I:P/A:P", 7.5),  # CVSS v2 (no prefix)
+        ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", 9.8),
+    ],
+)
+def test_cvss_base_scores_v2_v3_v4(vector: str, score: float) -> None:
+    from hardlab.scan.feed import cvss_base_score
+
+    assert cvss_base_score(vector) == score
+
+
+def test_a_cvss4_vector_gates_like_its_score(tmp_path: Path) -> None:
+    """A real osv.dev export scores with CVSS:4.0: it must count at --severity High, not fall to Unknown."""
+    v4 = {"type": "CVSS_V4", "score": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"}
+    bad = {"type": "CVSS_V4", "score": "CVSS:4.0/AV:X"}
+    entry = osv("V4-1", "glibc", [{"introduced": "0"}], None)
+    feed = load_feed(write_feed(tmp_path, [{**entry, "severity": [v4]}]))
+    (advisory,) = feed.advisories.values() if isinstance(feed.advisories, dict) else feed.advisories
+    assert advisory.affected[0].severity == Severity.CRITICAL  # 9.3: counts at --severity High
+    (tmp_path / "feed" / "V4-1.json").write_text(json.dumps({**entry, "severity": [bad]}))
+    with pytest.raises(FeedError, match=r"severity\[0\]\.score"):
+        load_feed(tmp_path / "feed")
