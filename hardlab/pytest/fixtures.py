@@ -19,7 +19,7 @@ from hardlab.hoststeps import run_host_case
 from hardlab.outcomes import HARNESS_ERROR, HOST_FEATURE_MISSING
 from hardlab.pytest import schedule
 from hardlab.pytest.prefetch import Prefetch, eligible
-from hardlab.pytest.state import harness_failure, run_state
+from hardlab.pytest.state import harness_failure, run_state, unexpected
 from hardlab.system.locks import file_lock
 from hardlab.trust.repos import seed
 
@@ -124,6 +124,11 @@ def hardlab_case_run(request: pytest.FixtureRequest, hardlab_client: Any, hardla
     except HarnessError as exc:
         item.user_properties.append(("hardlab_class", HARNESS_ERROR))
         raise harness_failure(exc, f"{scenario.path}:{case.line}") from exc
+    except (pytest.skip.Exception, pytest.fail.Exception):
+        raise
+    except Exception as exc:  # anything else is hardlab's trouble with this one case: the others still run
+        item.user_properties.append(("hardlab_class", HARNESS_ERROR))
+        raise harness_failure(unexpected(exc), f"{scenario.path}:{case.line}") from exc
     item.user_properties.append(("hardlab_evidence", json.dumps(evidence(result))))
     return result
 

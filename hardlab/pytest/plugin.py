@@ -15,15 +15,16 @@ from typing import Any
 import pytest
 
 from hardlab import config as settings
+from hardlab import outcomes
 from hardlab.engine import labels
 from hardlab.engine.client import connect, sweep_run
 from hardlab.engine.probe import HostFacts, environment_properties
 from hardlab.engine.runner import drain, remove_all
 from hardlab.errors import HarnessError
 from hardlab.pytest import fixtures, schedule, trustlab
-from hardlab.pytest.items import CaseItem, ScenarioFile
+from hardlab.pytest.items import CaseFailure, CaseItem, ScenarioFile
 from hardlab.pytest.recorder import Recorder, Summary
-from hardlab.pytest.state import KEY, RunState, run_state
+from hardlab.pytest.state import KEY, RunState, harness_text, run_state
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -116,7 +117,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     if isinstance(item, CaseItem) and report.skipped and isinstance(report.longrepr, tuple):
         report.longrepr = (str(item.path), item.case.line or 1, report.longrepr[2])
+    if isinstance(item, CaseItem) and report.failed and call.excinfo is not None:
+        harness_report(item, report, call.excinfo.value)
     return report
+
+
+def harness_report(item: CaseItem, report: Any, exc: BaseException) -> None:
+    """Harness trouble in any phase of a case reads as its sentence: no chain of causes, no traceback.
+    Any exception hardlab did not raise on purpose is harness trouble of this one case, not a finding."""
+    if isinstance(exc, CaseFailure):
+        return
+    if isinstance(exc, pytest.fail.Exception) and not exc.pytrace:
+        report.longrepr = str(exc.msg)  # the sentence alone (the cause stays on the exception for grading)
+        return
+    if isinstance(exc, (pytest.fail.Exception, pytest.skip.Exception, KeyboardInterrupt)):
+        return
+    report.longrepr = harness_text(exc, f"{item.path}:{item.case.line}")
+    report.user_properties.append(("hardlab_class", outcomes.HARNESS_ERROR))
 
 
 @pytest.hookimpl(trylast=True)  # after xdist has stopped its workers, so nothing starts behind the sweep

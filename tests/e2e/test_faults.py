@@ -1,0 +1,27 @@
+"""Runtime faults: an unexpected exception, a stopped or wedged engine, floods, hangs, hostile regexes.
+Each ends with the right classification, within its bounds, with nothing left on the engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import DATA, leftovers
+
+pytestmark = pytest.mark.e2e
+FAULTS = DATA / "faults"
+
+
+@pytest.mark.parametrize("prefetch", ["4", "0"])
+def test_unexpected_exception_is_that_cases_harness_error(run_hardlab, docker_client, prefetch: str) -> None:
+    out = run_hardlab(str(FAULTS / "unexpected.toml"), env={"HARDLAB_PREFETCH": prefetch})
+    assert "INTERNALERROR" not in out.output and "Traceback" not in out.output, out.output
+    bad = out.result("docker-py-value-error")
+    assert bad["outcome"] == "error" and bad["classification"] == "harness-error", bad
+    assert bad["message"] == (
+        "HARNESS ERROR (not a security finding): unexpected ValueError while running this case: "
+        "Ulimit.soft must be an integer"
+    )
+    assert "case: " + str(FAULTS / "unexpected.toml") + ":7" in out.output
+    assert out.result("still-runs")["outcome"] == "passed"
+    assert out.code == 1
+    assert leftovers(docker_client, out.run_id) == []
