@@ -7,6 +7,8 @@ removes leftovers of runs whose owner died, a sweep at the end removes the run's
 from __future__ import annotations
 
 import os
+import signal
+import time
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
@@ -20,6 +22,7 @@ import requests.utils
 
 from hardlab.engine import labels
 from hardlab.errors import HarnessError
+from hardlab.system import processes
 
 
 class EngineError(HarnessError):
@@ -71,7 +74,23 @@ def sweep_run(client: docker.DockerClient, run_id: str) -> int:
     return removed
 
 
+def unwedge(container_id: str) -> int:
+    """Kill the local runtime processes (`runc ... create --bundle ... ID`) stuck on one container, found by
+    its full id, so the engine can remove it (runc 1.1 hangs forever creating a container whose seccomp
+    profile kills every syscall, and the engine's removal waits for it). 0 when none (a remote engine)."""
+    killed = 0
+    for pid in processes.matching("runc", "--bundle", container_id):
+        with suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+            killed += 1
+    if killed:
+        time.sleep(0.5)  # the engine notices its runtime died and fails the start
+    return killed
+
+
 def remove(container: Any) -> int:
+    """Force-remove a container (a wedged one's runtime is killed first, so this does not hang)."""
+    unwedge(str(container.id))
     try:
         container.remove(force=True, v=True)
         return 1

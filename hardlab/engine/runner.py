@@ -32,11 +32,14 @@ from hardlab.core.results import CaseResult, Observed, RunResult
 from hardlab.core.rules import Facts, resolve_case
 from hardlab.core.sharing import RunSpec, case_runs, configuration
 from hardlab.engine import images, labels
-from hardlab.engine.client import EngineError, quiet, remove
+from hardlab.engine.client import EngineError, quiet, remove, unwedge
 from hardlab.engine.shared import Containers, Started
 from hardlab.spec import Case, Step, seccomp_text_problems, substitute
 
 KEEPALIVE = ["sleep", "infinity"]
+# A start takes ~0.3 s; one still not done after this is wedged (runc 1.1 hangs forever on a seccomp
+# profile that kills every syscall), and is given up, its runtime process killed, its container removed.
+START_TIMEOUT = 30.0
 # A step's timeout counts from its submission here, so there is a thread for every run a session has in
 # flight (a prefetching session runs several cases at once, each with its control).
 _pool = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="hardlab-exec")
@@ -224,7 +227,7 @@ def _run_own(client: docker.DockerClient, run: Run, containers: Containers | Non
     with _container(client, run.image, command, options, run.labels, run.name_prefix, containers) as container:
         result.container_id = container.id
         try:
-            container.start()
+            _start(container)
         except docker.errors.APIError as exc:
             result.started = False
             result.start_error = _api_message(exc)
@@ -261,7 +264,7 @@ def _start_shared(client: docker.DockerClient, run: Run, containers: Containers)
     run_labels = {**run.labels, labels.CASE: f"shared by runs of configuration {run.key}"}
     container = _create(client, run.image, KEEPALIVE, dict(run.options), run_labels, run.name_prefix, containers)
     try:
-        container.start()
+        _start(container)
     except docker.errors.APIError as exc:
         _reap(container)
         return Started(None, _api_message(exc))
@@ -269,6 +272,27 @@ def _start_shared(client: docker.DockerClient, run: Run, containers: Containers)
         _reap(container)
         raise
     return Started(container)
+
+
+class StartTimeout(docker.errors.APIError):
+    """The engine did not start the container in time (a wedged runtime): reported as a failed start."""
+
+
+def _start(container: Any) -> None:
+    """container.start(), bounded by START_TIMEOUT: a wedged start raises StartTimeout once the
+    container's runtime process is killed (so its removal, and every later sweep, is not blocked)."""
+    future = _pool.submit(container.start)
+    try:
+        future.result(timeout=START_TIMEOUT)
+    except concurrent.futures.TimeoutError:
+        killed = unwedge(str(container.id))
+        how = "its runtime process was killed and the container removed" if killed else "the container is removed"
+        raise StartTimeout(
+            f"the engine did not start the container within {START_TIMEOUT:.0f} s ({how}); a seccomp profile "
+            "that kills every syscall (defaultAction SCMP_ACT_KILL) wedges runc 1.1 like this"
+        ) from None
+    except requests.exceptions.RequestException as exc:
+        raise EngineError(f"the engine did not answer the container's start: {type(exc).__name__}") from exc
 
 
 def _died(container: Any, result: RunResult) -> bool:

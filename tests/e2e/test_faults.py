@@ -25,3 +25,23 @@ def test_unexpected_exception_is_that_cases_harness_error(run_hardlab, docker_cl
     assert out.result("still-runs")["outcome"] == "passed"
     assert out.code == 1
     assert leftovers(docker_client, out.run_id) == []
+
+
+def test_kill_everything_profile_ends_in_time_and_leaves_nothing(run_hardlab, docker_client) -> None:
+    """runc 1.1 hangs forever starting it: the start is given up after START_TIMEOUT, its runtime killed."""
+    import time
+
+    from hardlab.engine.runner import START_TIMEOUT
+
+    began = time.monotonic()
+    out = run_hardlab(str(FAULTS / "kill-all.toml"))
+    took = time.monotonic() - began
+    assert took < START_TIMEOUT + 40, took
+    rec = out.result("kill-everything")
+    assert rec["outcome"] == "failed" and rec["classification"] == "container-did-not-start", rec
+    # Either the engine refuses the start at once, or it hangs and is given up with this sentence.
+    assert "CONTAINER DID NOT START" in rec["message"]
+    assert out.result("after-it")["outcome"] == "passed"
+    assert leftovers(docker_client, out.run_id) == []
+    again = run_hardlab(str(FAULTS / "unexpected.toml"))  # a later run's sweep is not blocked
+    assert again.result("still-runs")["outcome"] == "passed"
