@@ -65,7 +65,14 @@ def sweep_dead(client: docker.DockerClient) -> int:
 
 
 def sweep_run(client: docker.DockerClient, run_id: str) -> int:
-    """Remove every container and network of `run_id`."""
+    """Remove every container and network of `run_id`. Raises EngineError when the engine does not answer."""
+    try:
+        return _sweep_run(client, run_id)
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise EngineError(f"could not sweep run {run_id}: {type(exc).__name__}") from exc
+
+
+def _sweep_run(client: docker.DockerClient, run_id: str) -> int:
     removed = 0
     for container in client.containers.list(all=True, sparse=True, filters={"label": f"{labels.RUN}={run_id}"}):
         removed += remove(container)

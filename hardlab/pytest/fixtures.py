@@ -36,6 +36,15 @@ def engine_client(cfg: pytest.Config) -> Any:
     return state.client
 
 
+def engine_answers(client: Any, timeout: float = 5) -> bool:
+    """Whether the engine still answers a ping within `timeout` (not the client's 120 s)."""
+    try:
+        api = client.api
+        return bool(api.get(api.base_url + "/_ping", timeout=timeout).ok)
+    except Exception:  # any failure to answer is "down"
+        return False
+
+
 def host_facts_for(cfg: pytest.Config, client: Any) -> HostFacts:
     """What this host can enforce; probed once per run and shared by xdist workers through a file."""
     cache = run_state(cfg).host_cache
@@ -109,6 +118,9 @@ def hardlab_case_run(request: pytest.FixtureRequest, hardlab_client: Any, hardla
         pytest.skip("; ".join(missing))
     state = run_state(request.config)
     ahead = state.prefetch.take(item) if state.prefetch is not None else None
+    if state.engine_down:  # one "engine down" error, then every other case stops at once
+        item.user_properties.append(("hardlab_class", HARNESS_ERROR))
+        raise harness_failure(HarnessError(f"not run: {state.engine_down}"), f"{scenario.path}:{case.line}")
     try:
         if ahead is not None:
             result = ahead.result()  # run ahead by the session's pool (hardlab.pytest.prefetch)
@@ -123,6 +135,9 @@ def hardlab_case_run(request: pytest.FixtureRequest, hardlab_client: Any, hardla
         return exc
     except HarnessError as exc:
         item.user_properties.append(("hardlab_class", HARNESS_ERROR))
+        if not engine_answers(hardlab_client):
+            state.engine_down = f"the engine stopped answering during this run ({exc})"
+            raise harness_failure(HarnessError(f"engine down: {exc}"), f"{scenario.path}:{case.line}") from exc
         raise harness_failure(exc, f"{scenario.path}:{case.line}") from exc
     except (pytest.skip.Exception, pytest.fail.Exception):
         raise

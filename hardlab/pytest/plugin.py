@@ -169,7 +169,8 @@ def _sweep_run(state: RunState) -> None:
     try:
         client = state.client or connect(timeout=30)
         left = sweep_run(client, state.run_id)
-    except HarnessError:
+    except HarnessError as exc:
+        print(f"\nhardlab: {exc}; its containers go with the engine, or the next run's sweep removes them")
         return
     if left:
         print(f"\nhardlab: removed {left} container(s) left by run {state.run_id} (interrupted or crashed worker)")

@@ -23,6 +23,7 @@ class RunState:
     client: Any = None  # the docker-py client, made on first use
     containers: Containers | None = None  # made with the client: the gate and the shared containers
     prefetch: Any = None  # hardlab.pytest.prefetch.Prefetch, when this process runs cases ahead
+    engine_down: str = ""  # why the engine stopped answering mid-run: the rest of the cases fail fast
 
     @property
     def engine_marker(self) -> Path:

@@ -45,3 +45,44 @@ def test_kill_everything_profile_ends_in_time_and_leaves_nothing(run_hardlab, do
     assert leftovers(docker_client, out.run_id) == []
     again = run_hardlab(str(FAULTS / "unexpected.toml"))  # a later run's sweep is not blocked
     assert again.result("still-runs")["outcome"] == "passed"
+
+
+def test_engine_stopped_mid_run_is_one_engine_down_error_and_a_fast_stop(tmp_path) -> None:
+    """An engine of its own, killed while its first cases run."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from hardlab.engine import dockerd, images
+
+    from .conftest import ROOT
+
+    report = tmp_path / "summary.json"
+    with dockerd.running("faults-down") as engine:
+        client = engine.client()
+        images.ensure(client, "lab:busybox")
+        env = {**os.environ, "DOCKER_HOST": engine.url, "HARDLAB_RUN_ID": "e2e-down"}
+        cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--hardlab-report={report}",
+               str(FAULTS / "engine-down.toml")]  # fmt: skip
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 60
+        while not client.containers.list(filters={"label": "hardlab.run=e2e-down"}):
+            assert time.monotonic() < deadline and proc.poll() is None, "no case started"
+            time.sleep(0.2)
+        time.sleep(1)
+        os.kill(engine.pid or int(engine.pidfile.read_text()), signal.SIGKILL)
+        killed = time.monotonic()
+        output, _ = proc.communicate(timeout=120)
+        took = time.monotonic() - killed
+    assert took < 30, (took, output)
+    assert "INTERNALERROR" not in output and "Traceback" not in output, output
+    results = json.loads(report.read_text())["results"]
+    errors = [r for r in results if r["outcome"] == "error"]
+    assert errors and all(r["classification"] == "harness-error" for r in errors), results
+    down = [r for r in errors if r["message"].startswith("HARNESS ERROR (not a security finding): engine down:")]
+    assert len(down) == 1, [r["message"] for r in errors]
+    assert all("not run: the engine stopped answering during this run" in r["message"] for r in errors if r not in down)
+    assert not [r for r in results if r["outcome"] == "failed"]  # never reported as a finding
