@@ -40,6 +40,7 @@ KEEPALIVE = ["sleep", "infinity"]
 # A start takes ~0.3 s; one still not done after this is wedged (runc 1.1 hangs forever on a seccomp
 # profile that kills every syscall), and is given up, its runtime process killed, its container removed.
 START_TIMEOUT = 30.0
+OUTPUT_CAP = 1 << 20  # bytes kept of each output stream of a step
 # A step's timeout counts from its submission here, so there is a thread for every run a session has in
 # flight (a prefetching session runs several cases at once, each with its control).
 _pool = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="hardlab-exec")
@@ -404,24 +405,60 @@ def _observe(client: docker.DockerClient, container: Any, step: Step) -> Observe
         return _wait(container, step, started)
     future = _pool.submit(_exec, client, container.id, list(step.argv), step.user)
     try:
-        code, out, err = future.result(timeout=step.timeout)
+        code, out, err, cut = future.result(timeout=step.timeout)
     except concurrent.futures.TimeoutError:  # the caller stops it (kills or retires the container)
         return Observed(None, "", "", time.monotonic() - started, timed_out=True)
-    return Observed(code, out, err, time.monotonic() - started)
+    note = ""
+    if code == 126 and not out and "is not running" in err:
+        note = f"the step could not run: the container's main process had already exited ({err.strip()[:200]})"
+    return Observed(code, out, err, time.monotonic() - started, cut=cut, note=note)
 
 
 def _exec(
     client: docker.DockerClient, container_id: str, argv: list[str], user: str | None
-) -> tuple[int | None, str, str]:
+) -> tuple[int | None, str, str, str]:
     api = client.api
     try:
         exec_id = api.exec_create(container_id, argv, user=user or "", stdout=True, stderr=True)["Id"]
-        out, err = api.exec_start(exec_id, demux=True)
+        out, err = Capped(), Capped()
+        for chunk_out, chunk_err in api.exec_start(exec_id, stream=True, demux=True):
+            out.add(chunk_out)
+            err.add(chunk_err)
         code = api.exec_inspect(exec_id)["ExitCode"]
     except docker.errors.APIError as exc:
         # e.g. `exec: "nmap": executable file not found`: the command could not run at all.
-        return 126, "", _api_message(exc)
-    return code, (out or b"").decode("utf-8", "replace"), (err or b"").decode("utf-8", "replace")
+        return 126, "", _api_message(exc), ""
+    return code, out.text(), err.text(), cut_note(out, err)
+
+
+class Capped:
+    """One output stream, read as it comes, keeping at most OUTPUT_CAP bytes (a step that floods its
+    output costs the grader nothing); what was cut is said at the end of what is kept."""
+
+    def __init__(self, cap: int | None = None) -> None:
+        self.cap = OUTPUT_CAP if cap is None else cap
+        self.kept = bytearray()
+        self.seen = 0
+
+    def add(self, chunk: bytes | None) -> None:
+        if not chunk:
+            return
+        self.seen += len(chunk)
+        room = self.cap - len(self.kept)
+        if room > 0:
+            self.kept += chunk[:room]
+
+    def text(self) -> str:
+        return self.kept.decode("utf-8", "replace")
+
+    def note(self, name: str) -> str:
+        return f"{name}: kept the first {len(self.kept)} of {self.seen} bytes" if self.seen > len(self.kept) else ""
+
+
+def cut_note(out: Capped, err: Capped) -> str:
+    """What was cut of a step's output ("" when nothing was), kept apart from the output so that no
+    check matches hardlab's own words."""
+    return "; ".join(n for n in (out.note("stdout"), err.note("stderr")) if n)
 
 
 def _wait(container: Any, step: Step, started: float) -> Observed:
@@ -431,9 +468,18 @@ def _wait(container: Any, step: Step, started: float) -> Observed:
         return Observed(None, "", "", time.monotonic() - started, timed_out=True)
     container.reload()
     state = container.attrs.get("State", {})
-    out = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
-    err = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
-    return Observed(status.get("StatusCode"), out, err, time.monotonic() - started, oom_killed=state.get("OOMKilled"))
+    out, err = _logs(container)
+    return Observed(status.get("StatusCode"), out.text(), err.text(), time.monotonic() - started,
+                    oom_killed=state.get("OOMKilled"), cut=cut_note(out, err))  # fmt: skip
+
+
+def _logs(container: Any) -> tuple[Capped, Capped]:
+    """A finished container's stdout and stderr, each read as a stream and capped."""
+    out, err = Capped(), Capped()
+    for kept, which in ((out, {"stdout": True, "stderr": False}), (err, {"stdout": False, "stderr": True})):
+        for chunk in container.logs(stream=True, follow=False, **which):
+            kept.add(chunk)
+    return out, err
 
 
 def run_once(
@@ -446,8 +492,7 @@ def run_once(
         with _container(client, image, argv, options, run_labels, "hardlab-once") as container:
             container.start()
             status = container.wait(timeout=timeout)
-            out = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
-            err = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
-            return status.get("StatusCode"), out, err
+            out, err = _logs(container)
+            return status.get("StatusCode"), out.text(), err.text()
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         raise EngineError(f"{type(exc).__name__}: {_api_message(exc)}") from exc

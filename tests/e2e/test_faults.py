@@ -86,3 +86,24 @@ def test_engine_stopped_mid_run_is_one_engine_down_error_and_a_fast_stop(tmp_pat
     assert len(down) == 1, [r["message"] for r in errors]
     assert all("not run: the engine stopped answering during this run" in r["message"] for r in errors if r not in down)
     assert not [r for r in results if r["outcome"] == "failed"]  # never reported as a finding
+
+
+def test_flood_exit_at_once_and_sigterm_ignoring_forks_each_end_with_a_verdict(run_hardlab, docker_client) -> None:
+    import resource
+    import time
+
+    began = time.monotonic()
+    out = run_hardlab(str(FAULTS / "flood.toml"))
+    took = time.monotonic() - began
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the run's process, at most
+    assert took < 60 and peak_mb < 200, (took, peak_mb)  # 200 MB of output kept would be 200 MB+ alone
+    flood = out.result("floods-200mb")
+    assert flood["outcome"] == "failed" and flood["classification"] == "control-failed"
+    assert "note: output cut: stdout: kept the first 1048576 of 200000000 bytes" in out.output
+    gone = out.result("exits-at-once")
+    assert gone["outcome"] == "failed"
+    assert "note: the step could not run: the container's main process had already exited" in out.output
+    term = out.result("ignores-sigterm-and-forks")
+    assert term["outcome"] == "failed" and term["duration"] < 20
+    assert "FAIL finished in time: expected within 3s; observed still running after" in out.output
+    assert leftovers(docker_client, out.run_id) == []
