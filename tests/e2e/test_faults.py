@@ -107,3 +107,17 @@ def test_flood_exit_at_once_and_sigterm_ignoring_forks_each_end_with_a_verdict(r
     assert term["outcome"] == "failed" and term["duration"] < 20
     assert "FAIL finished in time: expected within 3s; observed still running after" in out.output
     assert leftovers(docker_client, out.run_id) == []
+
+
+def test_backtracking_regex_is_cut_off_with_a_sentence(run_hardlab, docker_client) -> None:
+    import time
+
+    began = time.monotonic()
+    out = run_hardlab(str(FAULTS / "regex.toml"))
+    assert time.monotonic() - began < 60
+    rec = out.result("nested-quantifier")
+    assert rec["outcome"] == "failed" and rec["classification"] == "harness-error", rec
+    assert rec["message"].startswith("INPUT ERROR: step "), rec["message"]
+    assert "(line 12): stdout_matches: the pattern /^(a|a)*$/ took over 2 s on 3002 characters" in rec["message"]
+    assert out.result("issue-pattern")["outcome"] in ("failed", "error")  # no match (or cut off): never a hang
+    assert leftovers(docker_client, out.run_id) == []
