@@ -292,6 +292,8 @@ def _start(container: Any) -> None:
             f"the engine did not start the container within {START_TIMEOUT:.0f} s ({how}); a seccomp profile "
             "that kills every syscall (defaultAction SCMP_ACT_KILL) wedges runc 1.1 like this"
         ) from None
+    except docker.errors.APIError:
+        raise  # the engine refused the start (an HTTPError too): the caller reports the failed start
     except requests.exceptions.RequestException as exc:
         raise EngineError(f"the engine did not answer the container's start: {type(exc).__name__}") from exc
 
