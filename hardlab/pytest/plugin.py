@@ -65,6 +65,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[KEY] = RunState(run_id, owner, Summary(run_id))
     if workerinput is None:
         config.pluginmanager.register(Recorder(config.stash[KEY].summary, set(config.getini("hardlab_dirs"))))
+        sweep_run_files()
+        report = config.getoption("hardlab_report", None)
+        if report:
+            config.stash[KEY].summary.write_running(Path(report))
     if workerinput is None and hasattr(signal, "SIGTERM"):
         # A nightly job killed by its scheduler gets SIGTERM: unwind like Ctrl-C so the sweep still runs.
         signal.signal(signal.SIGTERM, _terminate)
@@ -152,10 +156,40 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state.engine_marker.exists():  # some process of this run talked to the engine: sweep even if no report came
         _sweep_run(state)
         state.engine_marker.unlink(missing_ok=True)
+    try:
+        _write_reports(config, state)
+    finally:  # the run's files in the temp folder go with it
+        for path in (state.host_cache, state.host_cache.with_suffix(".lock"), state.engine_marker):
+            path.unlink(missing_ok=True)
+
+
+STALE_S = 24 * 3600  # a run's temp files this old belong to a run that was killed (no run lasts a day)
+
+
+def sweep_run_files(now: float | None = None) -> int:
+    """Remove the temp files (host probe, its lock, engine marker) that killed runs left behind."""
+    import time
+
+    now = time.time() if now is None else now
+    removed = 0
+    for pattern in ("hardlab-host-*.json", "hardlab-host-*.lock", "hardlab-run-*.engine"):
+        for path in settings.temp_dir().glob(pattern):
+            try:
+                if now - path.stat().st_mtime > STALE_S:
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue  # another run removed it first
+    return removed
+
+
+def _write_reports(config: pytest.Config, state: RunState) -> None:
+    path = config.getoption("hardlab_report")
     if not state.summary.records:
+        if path:  # nothing ran: say so rather than leave "running"
+            state.summary.write(Path(path), state.host())
         return
     host = state.host()
-    path = config.getoption("hardlab_report")
     if path:
         state.summary.write(Path(path), host)
     alluredir = getattr(config.option, "allure_report_dir", None)

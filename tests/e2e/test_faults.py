@@ -121,3 +121,46 @@ def test_backtracking_regex_is_cut_off_with_a_sentence(run_hardlab, docker_clien
     assert "(line 12): stdout_matches: the pattern /^(a|a)*$/ took over 2 s on 3002 characters" in rec["message"]
     assert out.result("issue-pattern")["outcome"] in ("failed", "error")  # no match (or cut off): never a hang
     assert leftovers(docker_client, out.run_id) == []
+
+
+def test_collection_errors_count_stale_reports_are_marked_temp_files_go(run_hardlab, tmp_path) -> None:
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from hardlab import config
+
+    from .conftest import ROOT
+
+    stale = config.temp_dir() / "hardlab-host-e2e-stale-run.json"
+    stale.write_text("{}")
+    os.utime(stale, (time.time() - 3 * 86400,) * 2)
+    # A collection error (a test module that does not import) is in the summary and the totals.
+    broken = tmp_path / "test_broken.py"
+    broken.write_text("raise RuntimeError('a module that does not import')\n")
+    out = run_hardlab(str(broken), str(FAULTS / "unexpected.toml"), "-k", "still", "--continue-on-collection-errors")
+    assert out.summary["status"] == "complete"
+    errors = [r for r in out.summary["results"] if r.get("collection_error")]
+    assert errors and errors[0]["classification"] == "harness-error", out.summary
+    assert out.summary["totals"]["error"] >= 1, out.summary["totals"]
+    assert not stale.exists()  # a killed run's probe file is swept
+    assert not (config.temp_dir() / f"hardlab-host-{out.run_id}.json").exists()
+    assert not (config.temp_dir() / f"hardlab-host-{out.run_id}.lock").exists()
+
+    # SIGKILL mid-run: the previous run's report is not left looking like this run's results.
+    report = tmp_path / "killed.json"
+    report.write_text(json.dumps({"run_id": "previous", "totals": {"passed": 9}, "results": []}))
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--hardlab-report={report}",
+           str(DATA / "hang.toml")]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while json.loads(report.read_text() or "{}").get("run_id") == "previous":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    left = json.loads(report.read_text())
+    assert left["status"] == "running" and "killed" in left["note"] and left["results"] == []
