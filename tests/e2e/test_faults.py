@@ -164,3 +164,61 @@ def test_collection_errors_count_stale_reports_are_marked_temp_files_go(run_hard
     proc.wait()
     left = json.loads(report.read_text())
     assert left["status"] == "running" and "killed" in left["note"] and left["results"] == []
+
+
+def test_audit_never_echoes_an_engines_control_characters(tmp_path) -> None:
+    """A fake engine on a unix socket answers with terminal control codes in every string it gives."""
+    import json
+    import socketserver
+    import subprocess
+    import sys
+    import threading
+    from http.server import BaseHTTPRequestHandler
+
+    from .conftest import ROOT
+
+    evil = "\x1b]0;pwned\x07\x1b[2J\x9b31m\u202e"
+    answers = {
+        "/_ping": "OK",
+        "version": {"Version": f"20.10.24{evil}", "ApiVersion": "1.41", "MinAPIVersion": "1.12",
+                    "Os": "linux", "Arch": "amd64", "KernelVersion": f"6.1{evil}", "Components": []},
+        "info": {"ServerVersion": f"20.10.24{evil}", "SecurityOptions": [f"name=seccomp{evil}"], "Name": evil,
+                 "Driver": evil, "CgroupVersion": "2", "KernelVersion": f"6.1{evil}", "OperatingSystem": evil},
+    }  # fmt: skip
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            key = next((k for k in answers if self.path.split("?")[0].endswith(k)), None)
+            body = answers.get(key, {"message": f"no such thing{evil}"}) if key else {"message": evil}
+            raw = (body if isinstance(body, str) else json.dumps(body)).encode()
+            self.send_response(200 if key else 404)
+            self.send_header("Content-Type", "text/plain" if isinstance(body, str) else "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        do_HEAD = do_GET
+
+        def log_message(self, *args: object) -> None:
+            return
+
+        def address_string(self) -> str:
+            return "fake"
+
+    sock = tmp_path / "fake.sock"
+    server = socketserver.ThreadingUnixStreamServer(str(sock), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        out = tmp_path / "audit"
+        cmd = [sys.executable, "-m", "hardlab.cli", "audit", "--out", str(out), "--config-only", "--timeout", "10",
+               "--host", f"fake=unix://{sock}"]  # fmt: skip
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, timeout=300)
+    finally:
+        server.shutdown()
+        server.server_close()
+    printed = (done.stdout + done.stderr).decode("utf-8", "replace")
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert files, printed
+    for text in [printed, *(p.read_text(encoding="utf-8", errors="replace") for p in files)]:
+        assert not any(c in text for c in ("\x1b", "\x07", "\x9b", "\u202e")), text[:2000]
+    assert "\\x1b" in (out / "summary.txt").read_text() or "\\x1b" in (out / "results.json").read_text()
