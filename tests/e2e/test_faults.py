@@ -187,7 +187,7 @@ def test_audit_never_echoes_an_engines_control_characters(tmp_path) -> None:
     }  # fmt: skip
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:  # http.server calls it by this name
             key = next((k for k in answers if self.path.split("?")[0].endswith(k)), None)
             body = answers.get(key, {"message": f"no such thing{evil}"}) if key else {"message": evil}
             raw = (body if isinstance(body, str) else json.dumps(body)).encode()
