@@ -57,7 +57,7 @@ def sweep_dead(client: docker.DockerClient) -> int:
     # sparse: no per-container inspect, which races with other runs removing their own containers.
     for container in client.containers.list(all=True, sparse=True, filters={"label": labels.KEY}):
         if not labels.owner_alive((container.attrs.get("Labels") or {}).get(labels.OWNER, "")):
-            removed += remove(container)
+            removed += _remove_or_skip(container)
     for network in client.networks.list(filters={"label": labels.KEY}):
         if not labels.owner_alive(network.attrs.get("Labels", {}).get(labels.OWNER, "")):
             quiet(network.remove)
@@ -75,7 +75,7 @@ def sweep_run(client: docker.DockerClient, run_id: str) -> int:
 def _sweep_run(client: docker.DockerClient, run_id: str) -> int:
     removed = 0
     for container in client.containers.list(all=True, sparse=True, filters={"label": f"{labels.RUN}={run_id}"}):
-        removed += remove(container)
+        removed += _remove_or_skip(container)
     for network in client.networks.list(filters={"label": f"{labels.RUN}={run_id}"}):
         quiet(network.remove)
     return removed
@@ -93,6 +93,15 @@ def unwedge(container_id: str) -> int:
     if killed:
         time.sleep(0.5)  # the engine notices its runtime died and fails the start
     return killed
+
+
+def _remove_or_skip(container: Any) -> int:
+    """remove(), but one container the engine cannot remove (or answer about in time) never stops a sweep
+    of the others; the next sweep tries it again."""
+    try:
+        return remove(container)
+    except (docker.errors.APIError, requests.exceptions.RequestException):
+        return 0
 
 
 def remove(container: Any) -> int:
