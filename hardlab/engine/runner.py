@@ -411,9 +411,19 @@ def _observe(client: docker.DockerClient, container: Any, step: Step) -> Observe
     except concurrent.futures.TimeoutError:  # the caller stops it (kills or retires the container)
         return Observed(None, "", "", time.monotonic() - started, timed_out=True)
     note = ""
-    if code == 126 and not out and "is not running" in err:
-        note = f"the step could not run: the container's main process had already exited ({err.strip()[:200]})"
+    if code == 126 and _exited(container):  # the exec raced the main process's exit, or came after it
+        note = "the step could not run: the container's main process had already exited"
     return Observed(code, out, err, time.monotonic() - started, cut=cut, note=note)
+
+
+def _exited(container: Any) -> bool:
+    try:
+        container.reload()
+    except docker.errors.NotFound:
+        return True
+    except (docker.errors.APIError, requests.exceptions.RequestException):
+        return False
+    return bool(container.status not in ("running", "paused"))
 
 
 def _exec(

@@ -77,6 +77,7 @@ def test_engine_stopped_mid_run_is_one_engine_down_error_and_a_fast_stop(tmp_pat
         killed = time.monotonic()
         output, _ = proc.communicate(timeout=120)
         took = time.monotonic() - killed
+    print(f"\nengine down: the run ended {took:.1f} s after the engine was killed")  # a figure for the report
     assert took < 30, (took, output)
     assert "INTERNALERROR" not in output and "Traceback" not in output, output
     results = json.loads(report.read_text())["results"]
@@ -96,6 +97,7 @@ def test_flood_exit_at_once_and_sigterm_ignoring_forks_each_end_with_a_verdict(r
     out = run_hardlab(str(FAULTS / "flood.toml"))
     took = time.monotonic() - began
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the run's process, at most
+    print(f"\nflood pack: {took:.1f} s, peak RSS of the run {peak_mb:.0f} MB")  # figures for the report
     assert took < 60 and peak_mb < 200, (took, peak_mb)  # 200 MB of output kept would be 200 MB+ alone
     flood = out.result("floods-200mb")
     assert flood["outcome"] == "failed" and flood["classification"] == "control-failed"
