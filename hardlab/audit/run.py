@@ -4,6 +4,7 @@ from the engine and the host, behavioural checks proven by containers, judged ag
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import json
 import os
 import sys
@@ -25,6 +26,7 @@ from hardlab.audit.profile import as_dict as profile_dict
 from hardlab.audit.profile import load as load_profile
 from hardlab.audit.targets import DEFAULT_URL, Target, TargetError
 from hardlab.core import records
+from hardlab.core.text import printable, printable_data
 from hardlab.engine import labels
 from hardlab.errors import BadInput
 
@@ -224,6 +226,11 @@ def audit(args: Options) -> Audit:
         "hosts": {t.label: t.url for t in targets},
         "engines": hosts_meta,
     }
+    # An engine's answers are the audited host's words: shown, never acted on by a terminal or viewer.
+    results = [dataclasses.replace(r, **{f.name: printable_data(getattr(r, f.name)) for f in dataclasses.fields(r)})
+               for r in results]  # fmt: skip
+    harness = [printable(h) for h in harness]
+    meta = printable_data(meta)
     paths = audit_report.write_all(Path(args.out), results, meta, harness)
     history = json.loads(paths["history"].read_text())
     text = audit_report.summary_text(results, meta, harness, history)

@@ -4,11 +4,30 @@ from __future__ import annotations
 
 import re
 
+import regex  # type: ignore[import-untyped]  # no stubs pinned
+
+from hardlab.core.inputs import InputError
 from hardlab.core.results import Check, Observed, StepResult
 from hardlab.spec import Expectation, Step
 from hardlab.spec import caps as capsmod
 
 EXCERPT = 400
+
+
+REGEX_TIMEOUT = 2.0  # seconds one pattern may take on one step's output (a backtracking blow-up is cut off)
+
+
+def matches(pattern: str, text: str, where: str) -> bool:
+    """Whether `pattern` matches anywhere in `text` (multi-line), evaluated with a time bound: the `regex`
+    engine gives up after REGEX_TIMEOUT (it releases the GIL, so no other case waits on it), and a pattern
+    that needs longer is the scenario's bad input, said as a sentence."""
+    try:
+        return regex.search(pattern, text, regex.MULTILINE, timeout=REGEX_TIMEOUT) is not None
+    except TimeoutError:
+        raise InputError(
+            f"{where}: the pattern /{pattern}/ took over {REGEX_TIMEOUT:.0f} s on {len(text)} characters of "
+            "output (catastrophic backtracking, e.g. a nested quantifier like (a+)+): rewrite it"
+        ) from None
 
 
 def excerpt(text: str, limit: int = EXCERPT) -> str:
@@ -59,7 +78,7 @@ def evaluate(step: Step, seen: Observed) -> StepResult:
         for needle in getattr(exp, f"{stream}_not_contains", ()):
             add(Check(f"{stream} does not contain", needle not in text, f"no {needle!r}", excerpt(text) or "(empty)"))
         for pattern in getattr(exp, f"{stream}_matches", ()):
-            ok = re.search(pattern, text, re.MULTILINE) is not None
+            ok = matches(pattern, text, f"step {step.name!r} (line {step.line}): {stream}_matches")
             add(Check(f"{stream} matches", ok, f"/{pattern}/", excerpt(text) or "(empty)"))
     status = parse_status(out) if exp.proc_status or exp.caps else {}
     for name, value in exp.proc_status:

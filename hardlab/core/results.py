@@ -21,6 +21,8 @@ class Observed:
     duration: float = 0.0
     timed_out: bool = False
     oom_killed: bool | None = None
+    cut: str = ""  # what of the output was not kept (a flooding step), said in the failure text
+    note: str = ""  # why the step could not run at all (e.g. the container had already exited)
 
 
 @dataclass(frozen=True)

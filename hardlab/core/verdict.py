@@ -71,6 +71,10 @@ def _step_lines(sr: StepResult, pad: str) -> list[str]:
     for check in sr.checks:
         mark = "ok  " if check.ok else "FAIL"
         lines.append(f"{pad}  {mark} {check.what}: expected {check.expected}; observed {check.observed}")
+    if sr.observed.note:
+        lines.append(f"{pad}  note: {sr.observed.note}")
+    if sr.observed.cut:
+        lines.append(f"{pad}  note: output cut: {sr.observed.cut}")
     if sr.skip_reason:
         lines.append(f"{pad}  skip: {sr.skip_reason}")
     return lines

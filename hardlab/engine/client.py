@@ -7,6 +7,8 @@ removes leftovers of runs whose owner died, a sweep at the end removes the run's
 from __future__ import annotations
 
 import os
+import signal
+import time
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
@@ -20,6 +22,7 @@ import requests.utils
 
 from hardlab.engine import labels
 from hardlab.errors import HarnessError
+from hardlab.system import processes
 
 
 class EngineError(HarnessError):
@@ -54,7 +57,7 @@ def sweep_dead(client: docker.DockerClient) -> int:
     # sparse: no per-container inspect, which races with other runs removing their own containers.
     for container in client.containers.list(all=True, sparse=True, filters={"label": labels.KEY}):
         if not labels.owner_alive((container.attrs.get("Labels") or {}).get(labels.OWNER, "")):
-            removed += remove(container)
+            removed += _remove_or_skip(container)
     for network in client.networks.list(filters={"label": labels.KEY}):
         if not labels.owner_alive(network.attrs.get("Labels", {}).get(labels.OWNER, "")):
             quiet(network.remove)
@@ -62,16 +65,48 @@ def sweep_dead(client: docker.DockerClient) -> int:
 
 
 def sweep_run(client: docker.DockerClient, run_id: str) -> int:
-    """Remove every container and network of `run_id`."""
+    """Remove every container and network of `run_id`. Raises EngineError when the engine does not answer."""
+    try:
+        return _sweep_run(client, run_id)
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise EngineError(f"could not sweep run {run_id}: {type(exc).__name__}") from exc
+
+
+def _sweep_run(client: docker.DockerClient, run_id: str) -> int:
     removed = 0
     for container in client.containers.list(all=True, sparse=True, filters={"label": f"{labels.RUN}={run_id}"}):
-        removed += remove(container)
+        removed += _remove_or_skip(container)
     for network in client.networks.list(filters={"label": f"{labels.RUN}={run_id}"}):
         quiet(network.remove)
     return removed
 
 
+def unwedge(container_id: str) -> int:
+    """Kill the local runtime processes (`runc ... create --bundle ... ID`) stuck on one container, found by
+    its full id, so the engine can remove it (runc 1.1 hangs forever creating a container whose seccomp
+    profile kills every syscall, and the engine's removal waits for it). 0 when none (a remote engine)."""
+    killed = 0
+    for pid in processes.matching("runc", "--bundle", container_id):
+        with suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+            killed += 1
+    if killed:
+        time.sleep(0.5)  # the engine notices its runtime died and fails the start
+    return killed
+
+
+def _remove_or_skip(container: Any) -> int:
+    """remove(), but one container the engine cannot remove (or answer about in time) never stops a sweep
+    of the others; the next sweep tries it again."""
+    try:
+        return remove(container)
+    except (docker.errors.APIError, requests.exceptions.RequestException):
+        return 0
+
+
 def remove(container: Any) -> int:
+    """Force-remove a container (a wedged one's runtime is killed first, so this does not hang)."""
+    unwedge(str(container.id))
     try:
         container.remove(force=True, v=True)
         return 1

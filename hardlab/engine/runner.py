@@ -33,11 +33,15 @@ from hardlab.core.results import CaseResult, Observed, RunResult
 from hardlab.core.rules import Facts, resolve_case, stretch_timeouts
 from hardlab.core.sharing import RunSpec, case_runs, configuration
 from hardlab.engine import images, labels
-from hardlab.engine.client import EngineError, quiet, remove
+from hardlab.engine.client import EngineError, quiet, remove, unwedge
 from hardlab.engine.shared import Containers, Started
 from hardlab.spec import Case, Step, seccomp_text_problems, substitute
 
 KEEPALIVE = ["sleep", "infinity"]
+# A start takes ~0.3 s; one still not done after this is wedged (runc 1.1 hangs forever on a seccomp
+# profile that kills every syscall), and is given up, its runtime process killed, its container removed.
+START_TIMEOUT = 30.0
+OUTPUT_CAP = 1 << 20  # bytes kept of each output stream of a step
 # A step's timeout counts from its submission here, so there is a thread for every run a session has in
 # flight (a prefetching session runs several cases at once, each with its control).
 _pool = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="hardlab-exec")
@@ -229,7 +233,7 @@ def _run_own(client: docker.DockerClient, run: Run, containers: Containers | Non
     with _container(client, run.image, command, options, run.labels, run.name_prefix, containers) as container:
         result.container_id = container.id
         try:
-            container.start()
+            _start(container)
         except docker.errors.APIError as exc:
             result.started = False
             result.start_error = _api_message(exc)
@@ -266,7 +270,7 @@ def _start_shared(client: docker.DockerClient, run: Run, containers: Containers)
     run_labels = {**run.labels, labels.CASE: f"shared by runs of configuration {run.key}"}
     container = _create(client, run.image, KEEPALIVE, dict(run.options), run_labels, run.name_prefix, containers)
     try:
-        container.start()
+        _start(container)
     except docker.errors.APIError as exc:
         _reap(container)
         return Started(None, _api_message(exc))
@@ -274,6 +278,29 @@ def _start_shared(client: docker.DockerClient, run: Run, containers: Containers)
         _reap(container)
         raise
     return Started(container)
+
+
+class StartTimeout(docker.errors.APIError):
+    """The engine did not start the container in time (a wedged runtime): reported as a failed start."""
+
+
+def _start(container: Any) -> None:
+    """container.start(), bounded by START_TIMEOUT: a wedged start raises StartTimeout once the
+    container's runtime process is killed (so its removal, and every later sweep, is not blocked)."""
+    future = _pool.submit(container.start)
+    try:
+        future.result(timeout=START_TIMEOUT)
+    except concurrent.futures.TimeoutError:
+        killed = unwedge(str(container.id))
+        how = "its runtime process was killed and the container removed" if killed else "the container is removed"
+        raise StartTimeout(
+            f"the engine did not start the container within {START_TIMEOUT:.0f} s ({how}); a seccomp profile "
+            "that kills every syscall (defaultAction SCMP_ACT_KILL) wedges runc 1.1 like this"
+        ) from None
+    except docker.errors.APIError:
+        raise  # the engine refused the start (an HTTPError too): the caller reports the failed start
+    except requests.exceptions.RequestException as exc:
+        raise EngineError(f"the engine did not answer the container's start: {type(exc).__name__}") from exc
 
 
 def _died(container: Any, result: RunResult) -> bool:
@@ -385,24 +412,70 @@ def _observe(client: docker.DockerClient, container: Any, step: Step) -> Observe
         return _wait(container, step, started)
     future = _pool.submit(_exec, client, container.id, list(step.argv), step.user)
     try:
-        code, out, err = future.result(timeout=step.timeout)
+        code, out, err, cut = future.result(timeout=step.timeout)
     except concurrent.futures.TimeoutError:  # the caller stops it (kills or retires the container)
         return Observed(None, "", "", time.monotonic() - started, timed_out=True)
-    return Observed(code, out, err, time.monotonic() - started)
+    note = ""
+    if code == 126 and _exited(container):  # the exec raced the main process's exit, or came after it
+        note = "the step could not run: the container's main process had already exited"
+    return Observed(code, out, err, time.monotonic() - started, cut=cut, note=note)
+
+
+def _exited(container: Any) -> bool:
+    try:
+        container.reload()
+    except docker.errors.NotFound:
+        return True
+    except (docker.errors.APIError, requests.exceptions.RequestException):
+        return False
+    return bool(container.status not in ("running", "paused"))
 
 
 def _exec(
     client: docker.DockerClient, container_id: str, argv: list[str], user: str | None
-) -> tuple[int | None, str, str]:
+) -> tuple[int | None, str, str, str]:
     api = client.api
     try:
         exec_id = api.exec_create(container_id, argv, user=user or "", stdout=True, stderr=True)["Id"]
-        out, err = api.exec_start(exec_id, demux=True)
+        out, err = Capped(), Capped()
+        for chunk_out, chunk_err in api.exec_start(exec_id, stream=True, demux=True):
+            out.add(chunk_out)
+            err.add(chunk_err)
         code = api.exec_inspect(exec_id)["ExitCode"]
     except docker.errors.APIError as exc:
         # e.g. `exec: "nmap": executable file not found`: the command could not run at all.
-        return 126, "", _api_message(exc)
-    return code, (out or b"").decode("utf-8", "replace"), (err or b"").decode("utf-8", "replace")
+        return 126, "", _api_message(exc), ""
+    return code, out.text(), err.text(), cut_note(out, err)
+
+
+class Capped:
+    """One output stream, read as it comes, keeping at most OUTPUT_CAP bytes (a step that floods its
+    output costs the grader nothing); what was cut is said at the end of what is kept."""
+
+    def __init__(self, cap: int | None = None) -> None:
+        self.cap = OUTPUT_CAP if cap is None else cap
+        self.kept = bytearray()
+        self.seen = 0
+
+    def add(self, chunk: bytes | None) -> None:
+        if not chunk:
+            return
+        self.seen += len(chunk)
+        room = self.cap - len(self.kept)
+        if room > 0:
+            self.kept += chunk[:room]
+
+    def text(self) -> str:
+        return self.kept.decode("utf-8", "replace")
+
+    def note(self, name: str) -> str:
+        return f"{name}: kept the first {len(self.kept)} of {self.seen} bytes" if self.seen > len(self.kept) else ""
+
+
+def cut_note(out: Capped, err: Capped) -> str:
+    """What was cut of a step's output ("" when nothing was), kept apart from the output so that no
+    check matches hardlab's own words."""
+    return "; ".join(n for n in (out.note("stdout"), err.note("stderr")) if n)
 
 
 def _wait(container: Any, step: Step, started: float) -> Observed:
@@ -412,9 +485,18 @@ def _wait(container: Any, step: Step, started: float) -> Observed:
         return Observed(None, "", "", time.monotonic() - started, timed_out=True)
     container.reload()
     state = container.attrs.get("State", {})
-    out = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
-    err = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
-    return Observed(status.get("StatusCode"), out, err, time.monotonic() - started, oom_killed=state.get("OOMKilled"))
+    out, err = _logs(container)
+    return Observed(status.get("StatusCode"), out.text(), err.text(), time.monotonic() - started,
+                    oom_killed=state.get("OOMKilled"), cut=cut_note(out, err))  # fmt: skip
+
+
+def _logs(container: Any) -> tuple[Capped, Capped]:
+    """A finished container's stdout and stderr, each read as a stream and capped."""
+    out, err = Capped(), Capped()
+    for kept, which in ((out, {"stdout": True, "stderr": False}), (err, {"stdout": False, "stderr": True})):
+        for chunk in container.logs(stream=True, follow=False, **which):
+            kept.add(chunk)
+    return out, err
 
 
 def run_once(
@@ -427,8 +509,7 @@ def run_once(
         with _container(client, image, argv, options, run_labels, "hardlab-once") as container:
             container.start()
             status = container.wait(timeout=timeout)
-            out = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
-            err = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
-            return status.get("StatusCode"), out, err
+            out, err = _logs(container)
+            return status.get("StatusCode"), out.text(), err.text()
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         raise EngineError(f"{type(exc).__name__}: {_api_message(exc)}") from exc

@@ -19,7 +19,7 @@ from hardlab.hoststeps import run_host_case
 from hardlab.outcomes import HARNESS_ERROR, HOST_FEATURE_MISSING
 from hardlab.pytest import schedule
 from hardlab.pytest.prefetch import Prefetch, eligible
-from hardlab.pytest.state import harness_failure, run_state
+from hardlab.pytest.state import harness_failure, run_state, unexpected
 from hardlab.system.locks import file_lock
 from hardlab.trust.repos import seed
 
@@ -30,10 +30,22 @@ def engine_client(cfg: pytest.Config) -> Any:
     if state.client is None:
         client = connect()
         state.engine_marker.touch()  # tells the xdist controller this run has containers to sweep
-        sweep_dead(client)  # leftovers of runs whose owner died (kill -9, crashed CI)
+        try:
+            sweep_dead(client)  # leftovers of runs whose owner died (kill -9, crashed CI)
+        except Exception as exc:  # the engine failed listing them: this run still runs, the next sweep retries
+            print(f"hardlab: the sweep of dead runs' containers failed ({type(exc).__name__}); continuing")
         state.containers = session_containers()
         state.client = client
     return state.client
+
+
+def engine_answers(client: Any, timeout: float = 5) -> bool:
+    """Whether the engine still answers a ping within `timeout` (not the client's 120 s)."""
+    try:
+        api = client.api
+        return bool(api.get(api.base_url + "/_ping", timeout=timeout).ok)
+    except Exception:  # any failure to answer is "down"
+        return False
 
 
 def host_facts_for(cfg: pytest.Config, client: Any) -> HostFacts:
@@ -109,6 +121,9 @@ def hardlab_case_run(request: pytest.FixtureRequest, hardlab_client: Any, hardla
         pytest.skip("; ".join(missing))
     state = run_state(request.config)
     ahead = state.prefetch.take(item) if state.prefetch is not None else None
+    if state.engine_down:  # one "engine down" error, then every other case stops at once
+        item.user_properties.append(("hardlab_class", HARNESS_ERROR))
+        raise harness_failure(HarnessError(f"not run: {state.engine_down}"), f"{scenario.path}:{case.line}")
     try:
         if ahead is not None:
             result = ahead.result()  # run ahead by the session's pool (hardlab.pytest.prefetch)
@@ -123,7 +138,15 @@ def hardlab_case_run(request: pytest.FixtureRequest, hardlab_client: Any, hardla
         return exc
     except HarnessError as exc:
         item.user_properties.append(("hardlab_class", HARNESS_ERROR))
+        if not engine_answers(hardlab_client):
+            state.engine_down = f"the engine stopped answering during this run ({exc})"
+            raise harness_failure(HarnessError(f"engine down: {exc}"), f"{scenario.path}:{case.line}") from exc
         raise harness_failure(exc, f"{scenario.path}:{case.line}") from exc
+    except (pytest.skip.Exception, pytest.fail.Exception):
+        raise
+    except Exception as exc:  # anything else is hardlab's trouble with this one case: the others still run
+        item.user_properties.append(("hardlab_class", HARNESS_ERROR))
+        raise harness_failure(unexpected(exc), f"{scenario.path}:{case.line}") from exc
     item.user_properties.append(("hardlab_evidence", json.dumps(evidence(result))))
     return result
 

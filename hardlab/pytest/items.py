@@ -20,6 +20,7 @@ from hardlab import outcomes, spec
 from hardlab.core import records, verdict
 from hardlab.core.inputs import InputError
 from hardlab.core.results import CaseResult
+from hardlab.pytest.state import harness_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -94,7 +95,15 @@ class CaseItem(pytest.Function):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, CaseFailure):
             return str(excinfo.value)
-        return super().repr_failure(excinfo)
+        if not isinstance(excinfo.value, (pytest.fail.Exception, pytest.skip.Exception, AssertionError)):
+            # Not a finding and not hardlab's own failure: harness trouble of this case, as a sentence
+            # (the plugin's makereport hook classifies it). Never pytest's traceback machinery, which
+            # raised INTERNALERROR on a callobj item.
+            return harness_text(excinfo.value, f"{self.path}:{self.case.line}")
+        try:
+            return super().repr_failure(excinfo)
+        except Exception:  # never an INTERNALERROR that stops every other case
+            return harness_text(excinfo.value, f"{self.path}:{self.case.line}")
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, (self.case.line or 1) - 1, f"{self.scenario.id}::{self.case.id}"

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from hardlab import config as settings
+from hardlab import outcomes
 from hardlab.core import records
 from hardlab.engine import labels
 from hardlab.engine.client import connect, sweep_run
@@ -22,9 +23,9 @@ from hardlab.engine.probe import HostFacts, environment_properties
 from hardlab.engine.runner import drain, remove_all
 from hardlab.errors import HarnessError
 from hardlab.pytest import fixtures, junit, schedule, trustlab
-from hardlab.pytest.items import CaseItem, ScenarioFile
+from hardlab.pytest.items import CaseFailure, CaseItem, ScenarioFile
 from hardlab.pytest.recorder import Recorder, Summary
-from hardlab.pytest.state import KEY, RunState, run_state
+from hardlab.pytest.state import KEY, RunState, harness_text, run_state
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -69,6 +70,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[KEY] = RunState(run_id, owner, Summary(run_id))
     if workerinput is None:
         config.pluginmanager.register(Recorder(config.stash[KEY].summary, set(config.getini("hardlab_dirs"))))
+        sweep_run_files()
+        report = config.getoption("hardlab_report", None)
+        if report:
+            config.stash[KEY].summary.write_running(Path(report))
     if workerinput is None and hasattr(signal, "SIGTERM"):
         # A nightly job killed by its scheduler gets SIGTERM: unwind like Ctrl-C so the sweep still runs.
         signal.signal(signal.SIGTERM, _terminate)
@@ -136,7 +141,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     if isinstance(item, CaseItem) and report.skipped and isinstance(report.longrepr, tuple):
         report.longrepr = (str(item.path), item.case.line or 1, report.longrepr[2])
+    if isinstance(item, CaseItem) and report.failed and call.excinfo is not None:
+        harness_report(item, report, call.excinfo.value)
     return report
+
+
+def harness_report(item: CaseItem, report: Any, exc: BaseException) -> None:
+    """Harness trouble in any phase of a case reads as its sentence: no chain of causes, no traceback.
+    Any exception hardlab did not raise on purpose is harness trouble of this one case, not a finding."""
+    if isinstance(exc, CaseFailure):
+        return
+    if isinstance(exc, pytest.fail.Exception) and not exc.pytrace:
+        report.longrepr = str(exc.msg)  # the sentence alone (the cause stays on the exception for grading)
+        return
+    if isinstance(exc, (pytest.fail.Exception, pytest.skip.Exception, KeyboardInterrupt)):
+        return
+    report.longrepr = harness_text(exc, f"{item.path}:{item.case.line}")
+    report.user_properties.append(("hardlab_class", outcomes.HARNESS_ERROR))
 
 
 @pytest.hookimpl(trylast=True)  # after xdist has stopped its workers, so nothing starts behind the sweep
@@ -155,10 +176,40 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state.engine_marker.exists():  # some process of this run talked to the engine: sweep even if no report came
         _sweep_run(state)
         state.engine_marker.unlink(missing_ok=True)
+    try:
+        _write_reports(config, state)
+    finally:  # the run's files in the temp folder go with it
+        for path in (state.host_cache, state.host_cache.with_suffix(".lock"), state.engine_marker):
+            path.unlink(missing_ok=True)
+
+
+STALE_S = 24 * 3600  # a run's temp files this old belong to a run that was killed (no run lasts a day)
+
+
+def sweep_run_files(now: float | None = None) -> int:
+    """Remove the temp files (host probe, its lock, engine marker) that killed runs left behind."""
+    import time
+
+    now = time.time() if now is None else now
+    removed = 0
+    for pattern in ("hardlab-host-*.json", "hardlab-host-*.lock", "hardlab-run-*.engine"):
+        for path in settings.temp_dir().glob(pattern):
+            try:
+                if now - path.stat().st_mtime > STALE_S:
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue  # another run removed it first
+    return removed
+
+
+def _write_reports(config: pytest.Config, state: RunState) -> None:
+    path = config.getoption("hardlab_report")
     if not state.summary.records:
+        if path:  # nothing ran: say so rather than leave "running"
+            state.summary.write(Path(path), state.host())
         return
     host = state.host()
-    path = config.getoption("hardlab_report")
     if path:
         state.summary.write(Path(path), host)
     xmlpath = getattr(config.option, "xmlpath", None)
@@ -176,7 +227,8 @@ def _sweep_run(state: RunState) -> None:
     try:
         client = state.client or connect(timeout=30)
         left = sweep_run(client, state.run_id)
-    except HarnessError:
+    except HarnessError as exc:
+        print(f"\nhardlab: {exc}; its containers go with the engine, or the next run's sweep removes them")
         return
     if left:
         print(f"\nhardlab: removed {left} container(s) left by run {state.run_id} (interrupted or crashed worker)")

@@ -21,6 +21,7 @@ from hardlab.engine import runner
 from hardlab.engine.probe import HostFacts
 from hardlab.engine.shared import Containers
 from hardlab.errors import HarnessError
+from hardlab.pytest.state import unexpected
 
 
 def eligible(item: pytest.Item, host: HostFacts) -> bool:
@@ -32,6 +33,12 @@ def eligible(item: pytest.Item, host: HostFacts) -> bool:
     if case.runner != "container":
         return False
     return not host.missing(tuple(dict.fromkeys((*scenario.requires, *case.requires))))
+
+
+def _failed(exc: BaseException) -> concurrent.futures.Future[Any]:
+    failed: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    failed.set_exception(exc)
+    return failed
 
 
 class Prefetch:
@@ -56,9 +63,10 @@ class Prefetch:
                 facts = rule_facts(host.engine)
                 prepared = runner.prepare(client, case, scenario.path.parent, run_id, owner, values, facts=facts)
             except (InputError, HarnessError) as exc:
-                failed: concurrent.futures.Future[Any] = concurrent.futures.Future()
-                failed.set_exception(exc)  # the item's setup reports it exactly as if it had run it
-                self._futures[item.nodeid] = failed
+                self._futures[item.nodeid] = _failed(exc)  # the item's setup reports it as if it had run it
+                continue
+            except Exception as exc:  # e.g. docker-py's ValueError for one case's options: that case's error
+                self._futures[item.nodeid] = _failed(unexpected(exc))
                 continue
             for run in (prepared.control, prepared.main) if not prepared.skip else ():
                 if run is not None and run.spec.shareable:

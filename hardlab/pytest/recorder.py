@@ -26,6 +26,11 @@ class Recorder:
         self.summary = summary
         self.dirs = dirs
 
+    def pytest_collectreport(self, report: Any) -> None:
+        """A file that could not be collected is an error of the run: in the totals and the summary."""
+        if report.failed:
+            self.summary.add_collection_error(report)
+
     def pytest_runtest_logreport(self, report: Any) -> None:
         in_pack = report.nodeid.split("/")[0] in self.dirs
         if in_pack or any(name == "hardlab" for name, _ in report.user_properties):
@@ -63,6 +68,30 @@ class Summary:
             rec["outcome"] = "passed"
             rec["classification"] = "ok"
 
+    def add_collection_error(self, report: Any) -> None:
+        text = str(report.longrepr or "").strip()
+        self.records[report.nodeid or "(collection)"] = {
+            "nodeid": report.nodeid or "(collection)",
+            "outcome": "error",
+            "classification": HARNESS_ERROR,
+            "collection_error": True,
+            "message": (text.splitlines()[-1] if text else "could not be collected")[:500],
+        }
+
+    def write_running(self, path: Path) -> None:
+        """Replace a previous run's report at once, so a run killed before its end (SIGKILL) never leaves
+        the previous run's results looking like its own: the file says it is unfinished until the end."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {
+            "run_id": self.run_id,
+            "status": "running",
+            "note": "this run has not finished; if it is not running any more, it was killed and has no results",
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
+            "totals": {},
+            "results": [],
+        }
+        path.write_text(json.dumps(data, indent=2) + "\n")
+
     def totals(self) -> dict[str, int]:
         counts = Counter(r["outcome"] for r in self.records.values())
         return {k: counts.get(k, 0) for k in ("passed", "failed", "error", "skipped")}
@@ -78,6 +107,7 @@ class Summary:
                        "runtime": engine.get("runtime"), "runtime_version": engine.get("runtime_version"),
                        "kernel": engine.get("kernel_version")},
             "run_id": self.run_id,
+            "status": "complete",
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
             "duration": round(time.time() - self.started, 2),
             "totals": self.totals(),

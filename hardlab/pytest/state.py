@@ -23,6 +23,7 @@ class RunState:
     client: Any = None  # the docker-py client, made on first use
     containers: Containers | None = None  # made with the client: the gate and the shared containers
     prefetch: Any = None  # hardlab.pytest.prefetch.Prefetch, when this process runs cases ahead
+    engine_down: str = ""  # why the engine stopped answering mid-run: the rest of the cases fail fast
 
     @property
     def engine_marker(self) -> Path:
@@ -48,10 +49,25 @@ def run_state(cfg: pytest.Config) -> RunState:
     return cfg.stash[KEY]
 
 
+def unexpected(exc: BaseException) -> HarnessError:
+    """Any exception hardlab did not raise on purpose (a docker-py ValueError, a bug), as harness trouble
+    of the one case it happened in: a sentence, never a finding and never an INTERNALERROR."""
+    text = " ".join(str(exc).split())[:300] or "(no message)"
+    error = HarnessError(f"unexpected {type(exc).__name__} while running this case: {text}")
+    error.__cause__ = exc
+    return error
+
+
+def harness_text(exc: BaseException, where: str = "") -> str:
+    """The sentence of a harness error (an unexpected exception is named as one)."""
+    error = exc if isinstance(exc, HarnessError) else unexpected(exc)
+    return f"HARNESS ERROR (not a security finding): {error}" + (f"\ncase: {where}" if where else "")
+
+
 def harness_failure(exc: HarnessError, where: str = "") -> BaseException:
     """A setup ERROR that reads as a sentence, never a traceback and never a failed security check.
     The cause stays attached, so a mode (grading) can still tell engine trouble from anything else."""
-    text = f"HARNESS ERROR (not a security finding): {exc}" + (f"\ncase: {where}" if where else "")
+    text = harness_text(exc, where)
     failure = pytest.fail.Exception(text, pytrace=False)
     failure.__cause__ = exc
     return failure

@@ -41,3 +41,22 @@ def test_an_unexpected_call_phase_error_is_a_failure_not_an_internal_error(pytes
     result.assert_outcomes(failed=1)
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     assert "AttributeError" in result.stdout.str()
+    assert "HARNESS ERROR (not a security finding): unexpected AttributeError while running this case" in (
+        result.stdout.str()
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_an_unexpected_setup_error_is_that_cases_harness_error(pytester: pytest.Pytester) -> None:
+    import json
+
+    pytester.makefile(".toml", **{"scenarios/adapter": SCENARIO})
+    pytester.makeconftest("import pytest\n\n@pytest.fixture\ndef hardlab_case_run():\n    raise ValueError('boom')\n")
+    pytester.makeini("[pytest]\nhardlab_dirs = scenarios\n")
+    result = pytester.runpytest_subprocess("scenarios", "--hardlab-report=summary.json")
+    result.assert_outcomes(errors=1)
+    out = result.stdout.str()
+    assert "INTERNALERROR" not in out and "Traceback" not in out
+    assert "HARNESS ERROR (not a security finding): unexpected ValueError while running this case: boom" in out
+    record = json.loads((pytester.path / "summary.json").read_text())["results"][0]
+    assert record["outcome"] == "error" and record["classification"] == "harness-error"
