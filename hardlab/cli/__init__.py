@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("hardlab.cli.scan", "scan an image's packages against an offline advisory feed"),
     "grade": ("hardlab.cli.grade", "grade students' submissions against a course file"),
     "audit": ("hardlab.cli.audit", "nightly host-hardening audit of one or more engines"),
+    "learn": ("hardlab.cli.learn", "record a workload's syscalls, write a least-privilege seccomp profile, prove it"),
 }
 
 
