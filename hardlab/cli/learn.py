@@ -86,6 +86,6 @@ def _report(done: Learned) -> int:
         print(f"the workload needs {names}, which the profile does not allow: re-record, or --allow "
               f"{prf.missing[0]}=REASON", file=sys.stderr)  # fmt: skip
     elif any(f.startswith("workload-") for f in prf.failed):
-        print("no single recorded syscall makes the workload run: re-record it (its syscalls vary between runs), "
+        print("no single recorded syscall makes the workload run (or it fails only intermittently): re-record it, "
               "or widen with --allow NAME", file=sys.stderr)  # fmt: skip
     return 1
