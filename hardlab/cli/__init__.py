@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "grade": ("hardlab.cli.grade", "grade students' submissions against a course file"),
     "audit": ("hardlab.cli.audit", "nightly host-hardening audit of one or more engines"),
     "report": ("hardlab.cli.report", "render a run's summary.json as one self-contained HTML page"),
+    "learn": ("hardlab.cli.learn", "record a workload's syscalls, write a least-privilege seccomp profile, prove it"),
 }
 
 

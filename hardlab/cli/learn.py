@@ -1,0 +1,91 @@
+"""`hardlab learn --run CMD [--run CMD…] [--image lab:tools] [--out DIR] [--allow NAME[=REASON]] [--minimise]`
+
+Records the workload's syscalls, writes a least-privilege seccomp profile and the scenario that proves
+it, and runs that proof at once. `--prove PROFILE.json` proves an existing (edited) profile again.
+Exit status: 0 proof passed, 1 proof failed (the missing syscall is named), 2 bad arguments, 3 harness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hardlab.errors import BadInput, HarnessError
+from hardlab.learn import profile as gen
+from hardlab.learn import runtime
+from hardlab.learn.run import METHOD, Learned, Options, learn, prove_again
+
+EXIT_HARNESS = 3
+DOCKER_DEFAULT_ALLOWED = "over 300"  # names moby's default profile allows unconditionally on x86_64
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="hardlab learn", description="learn a least-privilege seccomp profile and prove it"
+    )
+    p.add_argument("--run", action="append", default=[], metavar="CMD", help="workload (sh -c CMD); repeatable")
+    p.add_argument("--image", default="lab:tools", help="image with strace (default lab:tools)")
+    p.add_argument("--out", type=Path, default=Path("labs/learned"), help="folder for the files (default labs/learned)")
+    p.add_argument("--name", default="learned", help="file name stem (default learned)")
+    p.add_argument("--allow", action="append", default=[], metavar="NAME[=REASON]", help="also allow NAME; repeatable")
+    p.add_argument("--minimise", action="store_true", help="drop each allowed syscall the workload does not need")
+    p.add_argument("--prove", type=Path, metavar="PROFILE", help="only prove PROFILE (written by learn, maybe edited)")
+    p.add_argument("--timeout", type=float, default=60, help="seconds per workload run (default 60)")
+    p.add_argument("-n", "--workers", default="0", help="xdist workers for the proof (default 0)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    allow = {}
+    for item in args.allow:
+        name, _, reason = item.partition("=")
+        if not name.isidentifier():
+            print(f"hardlab learn: --allow {item!r}: not a syscall name", file=sys.stderr)
+            return 2
+        allow[name] = reason or "allowed on the command line"
+    try:
+        if args.prove:
+            done = prove_again(args.prove, args.workers, args.timeout)
+        else:
+            opts = Options(args.run, args.out, args.name, args.image, allow, args.minimise, args.timeout, args.workers)
+            done = learn(opts)
+    except BadInput as exc:
+        print(f"hardlab learn: {exc}", file=sys.stderr)
+        return 2
+    except HarnessError as exc:
+        print(f"hardlab learn: {exc}", file=sys.stderr)
+        return EXIT_HARNESS
+    return _report(done)
+
+
+def _report(done: Learned) -> int:
+    rec, prf = done.recording, done.proof
+    print(f"method: {METHOD}")
+    print(f"recorded: {len(rec.all())} syscalls ({', '.join(f'{a} {len(n)}' for a, n in rec.calls.items())}) "
+          f"in {rec.seconds:.1f}s; runtime list: {runtime.load().version}")  # fmt: skip
+    if rec.unknown:
+        print(f"strace could not name {', '.join(rec.unknown)}: not in the profile")
+    print(f"profile: {len(gen.allowed(done.profile))} syscalls allowed (Docker's default: {DOCKER_DEFAULT_ALLOWED}) "
+          f"-> {done.files['profile']}")  # fmt: skip
+    if done.minimised:
+        print(f"--minimise: removed {done.minimised[0]} in {done.minimised[1]:.1f}s")
+    if done.left_out:
+        print(f"not probed, the workload made them (so the profile allows them): {', '.join(done.left_out)}")
+    if prf is None:
+        return 0
+    totals = ", ".join(f"{n} {k}" for k, n in prf.totals.items())
+    print(f"proof: {done.files['scenario']}: {totals} in {prf.seconds:.1f}s")
+    if prf.passed:
+        print("proof passed: the workload runs under the profile and the refused calls are refused")
+        return 0
+    print(f"proof FAILED: {', '.join(prf.failed) or f'pytest exit {prf.pytest_exit}'}", file=sys.stderr)
+    if prf.missing:
+        names = ", ".join(prf.missing)
+        print(f"the workload needs {names}, which the profile does not allow: re-record, or --allow "
+              f"{prf.missing[0]}=REASON", file=sys.stderr)  # fmt: skip
+    elif any(f.startswith("workload-") for f in prf.failed):
+        print("no single recorded syscall makes the workload run (or it fails only intermittently): re-record it, "
+              "or widen with --allow NAME", file=sys.stderr)  # fmt: skip
+    return 1
