@@ -2,7 +2,8 @@
 
 Records the workload's syscalls, writes a least-privilege seccomp profile and the scenario that proves
 it, and runs that proof at once. `--prove PROFILE.json` proves an existing (edited) profile again.
-Exit status: 0 proof passed, 1 proof failed (the missing syscall is named), 2 bad arguments, 3 harness.
+Exit status (the table every command shares): 0 proof passed, 1 proof failed (the missing syscall is
+named), 2 bad arguments or harness trouble.
 """
 
 from __future__ import annotations
@@ -11,19 +12,18 @@ import argparse
 import sys
 from pathlib import Path
 
+from hardlab.cli.args import new_parser
 from hardlab.errors import BadInput, HarnessError
 from hardlab.learn import profile as gen
 from hardlab.learn import runtime
 from hardlab.learn.run import METHOD, Learned, Options, learn, prove_again
+from hardlab.outcomes import Exit
 
-EXIT_HARNESS = 3
 DOCKER_DEFAULT_ALLOWED = "over 300"  # names moby's default profile allows unconditionally on x86_64
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="hardlab learn", description="learn a least-privilege seccomp profile and prove it"
-    )
+    p = new_parser("hardlab learn", "learn a least-privilege seccomp profile and prove it")
     p.add_argument("--run", action="append", default=[], metavar="CMD", help="workload (sh -c CMD); repeatable")
     p.add_argument("--image", default="lab:tools", help="image with strace (default lab:tools)")
     p.add_argument("--out", type=Path, default=Path("labs/learned"), help="folder for the files (default labs/learned)")
@@ -56,7 +56,7 @@ def main(argv: list[str]) -> int:
         return 2
     except HarnessError as exc:
         print(f"hardlab learn: {exc}", file=sys.stderr)
-        return EXIT_HARNESS
+        return int(Exit.HARNESS)
     return _report(done)
 
 
