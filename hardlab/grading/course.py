@@ -4,7 +4,8 @@ hints per check, and the hard limits every graded container runs under. Pure: no
     schema_version = 1
     [course]  id, title
     [limits]  mem_limit, pids_limit, nano_cpus, cpu_seconds, step_timeout, max_file_bytes,
-              max_context_bytes, build_timeout          (all optional; a submission cannot raise them)
+              max_context_bytes, max_context_files, build_timeout, build_log_bytes
+                                                        (all optional; a submission cannot raise them)
     [[assignment]]  id, title, scenario, inputs = { INPUT = "path/in/student/folder" },
                     allow = { OPTION = [allowed values] }, build = { dockerfile = "...", input = "..." },
                     requires_host_files = ["/usr/sbin/apparmor_parser"]
@@ -65,7 +66,9 @@ class Limits:
     step_timeout: float = 30.0  # wall time of one step
     max_file_bytes: int = 64 * 1024
     max_context_bytes: int = 1024 * 1024  # a Dockerfile's build folder
+    max_context_files: int = 500  # files and folders of a build folder
     build_timeout: float = 120.0
+    build_log_bytes: int = 2000  # most of a failed RUN's output a student's feedback shows (its end)
 
     @property
     def mem_bytes(self) -> int:
@@ -91,6 +94,8 @@ LIMIT_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "max_file_bytes": ((int,), "an integer number of bytes"),
     "max_context_bytes": ((int,), "an integer number of bytes"),
     "build_timeout": ((int, float), "a number of seconds"),
+    "max_context_files": ((int,), "an integer number of files and folders"),
+    "build_log_bytes": ((int,), "an integer number of bytes (0: show none of a failed build's output)"),
 }
 
 
@@ -239,7 +244,7 @@ def _limits(check: spec.Checker, raw: Any) -> Limits:
             except ValueError as exc:
                 check.error((*path, key), str(exc))
                 continue
-        elif value <= 0:
+        elif value < 0 or (value == 0 and key != "build_log_bytes"):
             check.error((*path, key), f"must be positive, got {value}")
             continue
         values[key] = value
