@@ -43,6 +43,13 @@ class Limits:
     container: dict[str, Any]
     step_timeout: float
     build_timeout: float
+    log_bytes: int = 2000  # most of a failed RUN's output the message shows (its end)
+
+
+# Lines of a failed RUN's output asked from the engine, and bytes read of them at most: a RUN printing 3 GB
+# is cut while streaming, never read whole.
+LOG_TAIL_LINES = 200
+LOG_READ_BYTES = 256 * 1024
 
 
 def tag_for(key: str, run_id: str) -> str:
@@ -151,8 +158,8 @@ class _Builder:
                                  f"({what})") from None  # fmt: skip
             code = status.get("StatusCode")
             if code != 0:
-                log = container.logs(stdout=True, stderr=True).decode("utf-8", "replace").strip()
-                raise BuildError(f"{where}: RUN {rest[:80]} exited with {code}" + (f":\n{log[-1500:]}" if log else ""))
+                log = bounded_log(container, self.limits.log_bytes)
+                raise BuildError(f"{where}: RUN {rest[:80]} exited with {code}" + (f":\n{log}" if log else ""))
             self._commit(container, [])
         finally:
             _remove(container)
@@ -181,6 +188,31 @@ class _Builder:
             _remove(container)
             raise BuildError(f"{where}: COPY failed: {getattr(exc, 'explanation', exc)}") from None
         self._commit(container, [])
+
+
+def bounded_log(container: Any, limit: int) -> str:
+    """The end of a container's output, at most `limit` bytes of it, read as a bounded stream; control
+    characters (terminal escapes) are shown escaped, and a cut says so."""
+    if limit <= 0:
+        return ""
+    stream = container.logs(stdout=True, stderr=True, stream=True, follow=False, tail=LOG_TAIL_LINES)
+    kept, read, cut = b"", 0, False
+    try:
+        for chunk in stream:
+            read += len(chunk)
+            kept = (kept + chunk)[-limit:]
+            if read >= LOG_READ_BYTES:
+                cut = True
+                break
+    finally:
+        with suppress(Exception):  # a stream the engine already closed
+            stream.close()
+    cut = cut or read > limit
+    text = kept.decode("utf-8", "replace")
+    text = "".join(c if c.isprintable() or c in "\n\t" else ascii(c)[1:-1] for c in text).strip()
+    if cut and text:
+        text = f"[output cut: the course shows at most the last {limit} bytes]\n...{text}"
+    return text
 
 
 def _remove(container: Any) -> None:
