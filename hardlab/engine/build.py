@@ -243,6 +243,69 @@ def _env_pairs(rest: str, where: str) -> dict[str, str]:
     return dict(p.split("=", 1) for p in parts if "=" in p)
 
 
+# /etc/passwd read through the engine at most this big (an image's, so the student's).
+PASSWD_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ImageUser:
+    """Who the engine runs an image's processes as, from its config (never from the image's programs)."""
+
+    uid: int | None  # None: the engine could not tell (the run would fail, or the name is not in passwd)
+    why: str  # what was read, for the message
+
+
+def image_user(client: Any, image: str, run_labels: dict[str, str]) -> ImageUser:
+    """The uid of an image's default user as the engine decides it: the config's USER, a name looked up in
+    the image's own /etc/passwd read through the engine's archive API (the container is created, never
+    started, so no program of the image runs). A fake /bin/id cannot change this answer."""
+    config = client.images.get(image).attrs.get("Config") or {}
+    raw = str(config.get("User") or "")
+    user = raw.split(":", 1)[0].strip()
+    if not user:
+        return ImageUser(0, "the image sets no USER, so the engine runs it as root (uid 0)")
+    if user.isdigit():
+        return ImageUser(int(user), f"the image's USER is {raw}, uid {int(user)}")
+    name = f"hardlab-user-{os.getpid()}-{time.monotonic_ns() % 10**9}"
+    container = client.containers.create(image, ["/nonexistent"], name=name, labels=run_labels,
+                                         network_mode="none", entrypoint=[])  # fmt: skip
+    try:
+        passwd = _archive_file(container, "/etc/passwd", PASSWD_BYTES)
+    finally:
+        _remove(container)
+    if passwd is None:
+        return ImageUser(None, f"the image's USER is {raw!r}, but the image has no plain /etc/passwd to name it")
+    for line in passwd.decode("utf-8", "replace").splitlines():
+        fields = line.split(":")
+        if len(fields) >= 3 and fields[0] == user and fields[2].strip().isdigit():
+            uid = int(fields[2])
+            return ImageUser(uid, f"the image's USER is {raw!r}, which its /etc/passwd maps to uid {uid}")
+    return ImageUser(None, f"the image's USER is {raw!r}, which its /etc/passwd does not name")
+
+
+def _archive_file(container: Any, path: str, limit: int) -> bytes | None:
+    """A plain file of a (created) container, through the engine, at most `limit` bytes; None otherwise."""
+    try:
+        stream, info = container.get_archive(path)
+    except docker.errors.NotFound:
+        return None
+    if int((info or {}).get("size", 0)) > limit:
+        return None
+    data, total = io.BytesIO(), 0
+    for chunk in stream:
+        total += len(chunk)
+        if total > limit + 64 * 1024:  # tar headers and padding on top of the file
+            return None
+        data.write(chunk)
+    data.seek(0)
+    with tarfile.open(fileobj=data, mode="r:") as tar:
+        member = next(iter(tar.getmembers()), None)
+        if member is None or not member.isfile():
+            return None
+        handle = tar.extractfile(member)
+        return handle.read(limit + 1)[:limit] if handle else None
+
+
 def remove_run_images(client: Any, run_id: str) -> int:
     """Remove every image this run built (final and intermediate), newest first."""
     removed = 0

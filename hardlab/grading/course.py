@@ -9,7 +9,8 @@ hints per check, and the hard limits every graded container runs under. Pure: no
     [[assignment]]  id, title, scenario, inputs = { INPUT = "path/in/student/folder" },
                     allow = { OPTION = [allowed values] }, build = { dockerfile = "...", input = "..." },
                     requires_host_files = ["/usr/sbin/apparmor_parser"]
-    [[assignment.check]]  case, points, hint, scenario (optional: another scenario than the assignment's)
+    [[assignment.check]]  case, points, hint, scenario (optional: another scenario than the assignment's),
+                          engine_user = "non-root" (optional: the built image's user as the engine sees it)
 
 Every problem names the course file, its line and the key path, like scenario files do.
 """
@@ -108,6 +109,12 @@ class Check:
     points: float
     hint: str
     line: int | None
+    # "non-root": before the case runs, the engine's view of the built image's user (its config and the
+    # /etc/passwd it names, read through the engine) must not be root; the image's own programs can lie.
+    engine_user: str = ""
+
+
+ENGINE_USER_VALUES = ("non-root",)
 
 
 @dataclass(frozen=True)
@@ -288,7 +295,7 @@ def _assignment(
     title = check.text(raw, "title", path) or aid
     ref = check.text(raw, "scenario", path, required=True)
     scenario = _load_scenario(check, ref, (*path, "scenario"), course_file, cache, root) if ref else None
-    checks = _checks(check, raw.get("check"), (*path, "check"), scenario, course_file, cache, root)
+    checks = _checks(check, raw.get("check"), (*path, "check"), scenario, course_file, cache, root, raw.get("build"))
     scenarios = {id(s): s for s in [scenario, *(c.scenario for c in checks)] if s is not None}
     declared = {name: sc.inputs[name] for sc in scenarios.values() for name in sc.inputs}
     inputs = _input_map(check, raw.get("inputs", {}), (*path, "inputs"), declared)
@@ -333,6 +340,7 @@ def _checks(
     course_file: Path,
     cache: dict[Path, Any],
     root: Path | None,
+    raw_build: Any = None,
 ) -> list[Check]:
     if not isinstance(raw, list) or not raw:
         check.error(path, "at least one [[assignment.check]] is required (case, points, hint)")
@@ -344,7 +352,16 @@ def _checks(
         if not isinstance(item, dict):
             check.error(cpath, "must be a table with case, points, hint")
             continue
-        check.keys(item, cpath, {"case", "points", "hint", "scenario"})
+        check.keys(item, cpath, {"case", "points", "hint", "scenario", "engine_user"})
+        engine_user = check.text(item, "engine_user", cpath) or ""
+        if engine_user and engine_user not in ENGINE_USER_VALUES:
+            check.error((*cpath, "engine_user"), f"expected {' or '.join(map(repr, ENGINE_USER_VALUES))}, "
+                                                 f"got {engine_user!r}")  # fmt: skip
+            engine_user = ""
+        if engine_user and raw_build is None:
+            check.error((*cpath, "engine_user"), "applies to an image built from the submission; this assignment "
+                                                 "has no build")  # fmt: skip
+            engine_user = ""
         own = scenario
         if "scenario" in item:
             ref = check.text(item, "scenario", cpath)
@@ -371,7 +388,7 @@ def _checks(
             continue
         seen.add((id(own), case_id))
         if isinstance(points, (int, float)) and not isinstance(points, bool) and points >= 0 and hint:
-            out.append(Check(own, cases[case_id], float(points), hint, check.line(cpath)))
+            out.append(Check(own, cases[case_id], float(points), hint, check.line(cpath), engine_user))
     return out
 
 

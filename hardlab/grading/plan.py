@@ -38,6 +38,7 @@ class Entry:
     rejected: str = ""  # why the submission is refused (graded zero, nothing runs)
     skip: str = ""  # why this check cannot be graded on this host (not counted)
     build: dict[str, Any] | None = None  # context, base, instructions, input, key: built in limited containers
+    engine_user: str = ""  # "non-root": the built image's user, as the engine sees it, must not be root
 
     @property
     def nodeid(self) -> str:
@@ -125,6 +126,7 @@ def _entries(
             rejected=rejected,
             skip=skip,
             build=build,
+            engine_user=check.engine_user,
         )
         for check in assignment.checks
     ]
