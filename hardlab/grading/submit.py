@@ -71,7 +71,7 @@ def students(root: Path) -> tuple[list[str], list[str]]:
         elif not entry.is_dir(follow_symlinks=False):
             problems.append(f"{shown}: is not a folder; ignored")
         elif not STUDENT.match(entry.name):
-            problems.append(f"{shown!r}: not a usable student name (letters, digits, . _ -); ignored")
+            problems.append(f"'{shown}': not a usable student name (letters, digits, . _ -); ignored")
         else:
             names.append(entry.name)
     return names, problems
