@@ -251,7 +251,10 @@ def _limits(check: spec.Checker, raw: Any) -> Limits:
             except ValueError as exc:
                 check.error((*path, key), str(exc))
                 continue
-        elif value < 0 or (value == 0 and key != "build_log_bytes"):
+        elif key == "build_log_bytes" and value < 0:
+            check.error((*path, key), f"must be 0 or more, got {value}")
+            continue
+        elif key != "build_log_bytes" and value <= 0:
             check.error((*path, key), f"must be positive, got {value}")
             continue
         values[key] = value
