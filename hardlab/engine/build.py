@@ -26,6 +26,7 @@ import docker.types
 import requests.exceptions
 
 from hardlab.engine import labels
+from hardlab.engine.client import EngineError
 from hardlab.errors import HardlabError
 from hardlab.system.locks import file_lock
 
@@ -70,7 +71,16 @@ def build(client: Any, spec: dict[str, Any], limits: Limits, run_id: str, owner:
         except docker.errors.ImageNotFound:
             pass
         try:
-            _Builder(client, spec, limits, labels.for_run(run_id, owner, f"build {spec['shown']}")).run(tag)
+            try:
+                _Builder(client, spec, limits, labels.for_run(run_id, owner, f"build {spec['shown']}")).run(tag)
+            except docker.errors.APIError as exc:  # before RequestException: it is one (an HTTPError)
+                if exc.status_code is None or exc.status_code >= 500:  # engine trouble, not the Dockerfile's
+                    raise EngineError(f"building {spec['shown']}: {getattr(exc, 'explanation', None) or exc}") from None
+                # The engine refused what the Dockerfile asks (a commit change, a user, a workdir).
+                raise BuildError(f"{spec['shown']}: the engine refused the image: "
+                                 f"{_printable(str(getattr(exc, 'explanation', '') or exc))[:500]}") from None
+            except requests.exceptions.RequestException as exc:
+                raise EngineError(f"building {spec['shown']}: the engine did not answer: {exc}") from None
         except BuildError as exc:
             failed.write_text(str(exc))
             raise
@@ -208,11 +218,14 @@ def bounded_log(container: Any, limit: int) -> str:
         with suppress(Exception):  # a stream the engine already closed
             stream.close()
     cut = cut or read > limit
-    text = kept.decode("utf-8", "replace")
-    text = "".join(c if c.isprintable() or c in "\n\t" else ascii(c)[1:-1] for c in text).strip()
+    text = _printable(kept.decode("utf-8", "replace")).strip()
     if cut and text:
         text = f"[output cut: the course shows at most the last {limit} bytes]\n...{text}"
     return text
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() or c in "\n\t" else ascii(c)[1:-1] for c in text)
 
 
 def _remove(container: Any) -> None:
@@ -258,7 +271,15 @@ class ImageUser:
 def image_user(client: Any, image: str, run_labels: dict[str, str]) -> ImageUser:
     """The uid of an image's default user as the engine decides it: the config's USER, a name looked up in
     the image's own /etc/passwd read through the engine's archive API (the container is created, never
-    started, so no program of the image runs). A fake /bin/id cannot change this answer."""
+    started, so no program of the image runs). A fake /bin/id cannot change this answer. Raises
+    EngineError when the engine does not answer."""
+    try:
+        return _image_user(client, image, run_labels)
+    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+        raise EngineError(f"reading the user of {image}: {getattr(exc, 'explanation', None) or exc}") from None
+
+
+def _image_user(client: Any, image: str, run_labels: dict[str, str]) -> ImageUser:
     config = client.images.get(image).attrs.get("Config") or {}
     raw = str(config.get("User") or "")
     user = raw.split(":", 1)[0].strip()

@@ -192,24 +192,24 @@ def _built_image(request: pytest.FixtureRequest, item: GradeItem) -> str:
         return build(client, spec, limits, state.run_id, state.owner)
     except BuildError as exc:
         _fail(item, BUILD_FAILED, f"YOUR IMAGE DID NOT BUILD: {exc}")
+    except HarnessError as exc:
+        _fail(item, outcomes.HARNESS_ERROR, f"HARNESS ERROR (not the student's fault; regrade): {exc}")
     raise AssertionError("unreachable")
 
 
 def _engine_user_gate(request: pytest.FixtureRequest, item: GradeItem, image: str) -> None:
     """Fail the check unless the engine runs `image` as a non-root uid: judged from the image's config and
     its /etc/passwd read through the engine, so a fake /bin/id (or a stateful one) earns nothing."""
-    import docker.errors
-
     from hardlab.engine import labels
     from hardlab.engine.build import image_user
+    from hardlab.engine.client import EngineError
 
     state = run_state(request.config)
     client = request.getfixturevalue("hardlab_client")
     try:
         user = image_user(client, image, labels.for_run(state.run_id, state.owner, f"user {item.grade.nodeid}"))
-    except docker.errors.APIError as exc:
-        _fail(item, outcomes.HARNESS_ERROR, f"HARNESS ERROR (not the student's fault; regrade): reading the image's "
-                                            f"user: {getattr(exc, 'explanation', exc)}")  # fmt: skip
+    except EngineError as exc:
+        _fail(item, outcomes.HARNESS_ERROR, f"HARNESS ERROR (not the student's fault; regrade): {exc}")
     if user.uid is None:
         _fail(item, RUNS_AS_ROOT, f"THE ENGINE CANNOT TELL YOUR IMAGE'S USER: {user.why}")
     if user.uid == 0:

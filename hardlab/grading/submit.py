@@ -31,6 +31,7 @@ else:  # pragma: no cover
 # Below this the grader's own `docker exec` (runc init's threads count as pids) fails at random: no answer
 # under it can be graded deterministically.
 MIN_PIDS_LIMIT = 16
+_PORT = re.compile(r"^[0-9]{1,5}(/(tcp|udp|sctp))?$")
 STUDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 # Run options any submission may set, within the course limits: they only take power away.
@@ -411,6 +412,11 @@ def parse_dockerfile(text: str, shown: str, lab_images: set[str]) -> list[tuple[
             raise SubmissionError(f"{where}: RUN flags ({rest.split()[0]}) are not allowed here")
         if word == "COPY":
             copy_args(rest, where)
+        if word == "EXPOSE":
+            bad = [p for p in rest.split() if not _PORT.match(p) or not 0 < int(p.split("/")[0]) < 65536]
+            if bad:
+                raise SubmissionError(f"{where}: EXPOSE {bad[0]}: expected a port number (1-65535), optionally "
+                                      "/tcp or /udp")  # fmt: skip
         out.append((line, word, rest))
     if not out:
         raise SubmissionError(f"{shown}: no FROM instruction")

@@ -304,6 +304,13 @@ def hostile_class(subs: Path, secret: Path) -> dict[str, dict[str, tuple[float, 
                                   "then echo 0; else : > /dev/shm/s; echo 1000; fi\\n' > /bin/id && chmod +x /bin/id\n")
     f = student("root-alias", {"nonroot": (0, "USER is 'app', which its /etc/passwd maps to uid 0")})
     _write(f, "image/Dockerfile", "FROM lab:busybox\nRUN echo 'app:x:0:0:app:/:/bin/sh' >> /etc/passwd\nUSER app\n")
+    # Instructions the engine would refuse at commit: a sentence, not a traceback.
+    f = student("expose-notaport", {"nonroot": (0, "expose-notaport/image/Dockerfile: line 2: EXPOSE notaport: "
+                                                   "expected a port number")})  # fmt: skip
+    _write(f, "image/Dockerfile", "FROM lab:busybox\nEXPOSE notaport\nUSER 1000\n")
+    refused = "YOUR IMAGE DID NOT BUILD: engine-refuses/image/Dockerfile: the engine refused the image: ENV must"
+    f = student("engine-refuses", {"nonroot": (0, refused)})
+    _write(f, "image/Dockerfile", "FROM lab:busybox\nUSER 1000\nENV A\n")
     # A student folder whose own name is not UTF-8: a note, not a crash (it cannot be graded by name).
     os.mkdir(os.fsencode(str(subs)) + b"/stud\xff")
     return want

@@ -180,6 +180,8 @@ def test_dockerfile_from_a_lab_image() -> None:
         ("FROM lab:busybox\nVOLUME /data\n", "VOLUME is not supported by the course builder"),
         ("USER 1\n", "line 1: the first instruction must be FROM"),
         ("# nothing\n", "no FROM instruction"),
+        ("FROM lab:busybox\nEXPOSE notaport\n", "line 2: EXPOSE notaport: expected a port number"),
+        ("FROM lab:busybox\nEXPOSE 80 99999\n", "line 2: EXPOSE 99999: expected a port number"),
     ],
 )
 def test_dockerfile_refusals(text: str, needle: str) -> None:
