@@ -26,6 +26,7 @@ import docker.types
 import requests.exceptions
 
 from hardlab.engine import labels
+from hardlab.engine.client import EngineError
 from hardlab.errors import HardlabError
 from hardlab.system.locks import file_lock
 
@@ -43,6 +44,13 @@ class Limits:
     container: dict[str, Any]
     step_timeout: float
     build_timeout: float
+    log_bytes: int = 2000  # most of a failed RUN's output the message shows (its end)
+
+
+# Lines of a failed RUN's output asked from the engine, and bytes read of them at most: a RUN printing 3 GB
+# is cut while streaming, never read whole.
+LOG_TAIL_LINES = 200
+LOG_READ_BYTES = 256 * 1024
 
 
 def tag_for(key: str, run_id: str) -> str:
@@ -63,7 +71,16 @@ def build(client: Any, spec: dict[str, Any], limits: Limits, run_id: str, owner:
         except docker.errors.ImageNotFound:
             pass
         try:
-            _Builder(client, spec, limits, labels.for_run(run_id, owner, f"build {spec['shown']}")).run(tag)
+            try:
+                _Builder(client, spec, limits, labels.for_run(run_id, owner, f"build {spec['shown']}")).run(tag)
+            except docker.errors.APIError as exc:  # before RequestException: it is one (an HTTPError)
+                if exc.status_code is None or exc.status_code >= 500:  # engine trouble, not the Dockerfile's
+                    raise EngineError(f"building {spec['shown']}: {getattr(exc, 'explanation', None) or exc}") from None
+                # The engine refused what the Dockerfile asks (a commit change, a user, a workdir).
+                raise BuildError(f"{spec['shown']}: the engine refused the image: "
+                                 f"{_printable(str(getattr(exc, 'explanation', '') or exc))[:500]}") from None
+            except requests.exceptions.RequestException as exc:
+                raise EngineError(f"building {spec['shown']}: the engine did not answer: {exc}") from None
         except BuildError as exc:
             failed.write_text(str(exc))
             raise
@@ -151,8 +168,8 @@ class _Builder:
                                  f"({what})") from None  # fmt: skip
             code = status.get("StatusCode")
             if code != 0:
-                log = container.logs(stdout=True, stderr=True).decode("utf-8", "replace").strip()
-                raise BuildError(f"{where}: RUN {rest[:80]} exited with {code}" + (f":\n{log[-1500:]}" if log else ""))
+                log = bounded_log(container, self.limits.log_bytes)
+                raise BuildError(f"{where}: RUN {rest[:80]} exited with {code}" + (f":\n{log}" if log else ""))
             self._commit(container, [])
         finally:
             _remove(container)
@@ -183,6 +200,34 @@ class _Builder:
         self._commit(container, [])
 
 
+def bounded_log(container: Any, limit: int) -> str:
+    """The end of a container's output, at most `limit` bytes of it, read as a bounded stream; control
+    characters (terminal escapes) are shown escaped, and a cut says so."""
+    if limit <= 0:
+        return ""
+    stream = container.logs(stdout=True, stderr=True, stream=True, follow=False, tail=LOG_TAIL_LINES)
+    kept, read, cut = b"", 0, False
+    try:
+        for chunk in stream:
+            read += len(chunk)
+            kept = (kept + chunk)[-limit:]
+            if read >= LOG_READ_BYTES:
+                cut = True
+                break
+    finally:
+        with suppress(Exception):  # a stream the engine already closed
+            stream.close()
+    cut = cut or read > limit
+    text = _printable(kept.decode("utf-8", "replace")).strip()
+    if cut and text:
+        text = f"[output cut: the course shows at most the last {limit} bytes]\n...{text}"
+    return text
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() or c in "\n\t" else ascii(c)[1:-1] for c in text)
+
+
 def _remove(container: Any) -> None:
     with suppress(docker.errors.APIError):  # already gone
         container.remove(force=True)
@@ -209,6 +254,77 @@ def _env_pairs(rest: str, where: str) -> dict[str, str]:
     if parts and "=" not in parts[0]:
         return {parts[0]: " ".join(parts[1:])}
     return dict(p.split("=", 1) for p in parts if "=" in p)
+
+
+# /etc/passwd read through the engine at most this big (an image's, so the student's).
+PASSWD_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ImageUser:
+    """Who the engine runs an image's processes as, from its config (never from the image's programs)."""
+
+    uid: int | None  # None: the engine could not tell (the run would fail, or the name is not in passwd)
+    why: str  # what was read, for the message
+
+
+def image_user(client: Any, image: str, run_labels: dict[str, str]) -> ImageUser:
+    """The uid of an image's default user as the engine decides it: the config's USER, a name looked up in
+    the image's own /etc/passwd read through the engine's archive API (the container is created, never
+    started, so no program of the image runs). A fake /bin/id cannot change this answer. Raises
+    EngineError when the engine does not answer."""
+    try:
+        return _image_user(client, image, run_labels)
+    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+        raise EngineError(f"reading the user of {image}: {getattr(exc, 'explanation', None) or exc}") from None
+
+
+def _image_user(client: Any, image: str, run_labels: dict[str, str]) -> ImageUser:
+    config = client.images.get(image).attrs.get("Config") or {}
+    raw = str(config.get("User") or "")
+    user = raw.split(":", 1)[0].strip()
+    if not user:
+        return ImageUser(0, "the image sets no USER, so the engine runs it as root (uid 0)")
+    if user.isdigit():
+        return ImageUser(int(user), f"the image's USER is {raw}, uid {int(user)}")
+    name = f"hardlab-user-{os.getpid()}-{time.monotonic_ns() % 10**9}"
+    container = client.containers.create(image, ["/nonexistent"], name=name, labels=run_labels,
+                                         network_mode="none", entrypoint=[])  # fmt: skip
+    try:
+        passwd = _archive_file(container, "/etc/passwd", PASSWD_BYTES)
+    finally:
+        _remove(container)
+    if passwd is None:
+        return ImageUser(None, f"the image's USER is {raw!r}, but the image has no plain /etc/passwd to name it")
+    for line in passwd.decode("utf-8", "replace").splitlines():
+        fields = line.split(":")
+        if len(fields) >= 3 and fields[0] == user and fields[2].strip().isdigit():
+            uid = int(fields[2])
+            return ImageUser(uid, f"the image's USER is {raw!r}, which its /etc/passwd maps to uid {uid}")
+    return ImageUser(None, f"the image's USER is {raw!r}, which its /etc/passwd does not name")
+
+
+def _archive_file(container: Any, path: str, limit: int) -> bytes | None:
+    """A plain file of a (created) container, through the engine, at most `limit` bytes; None otherwise."""
+    try:
+        stream, info = container.get_archive(path)
+    except docker.errors.NotFound:
+        return None
+    if int((info or {}).get("size", 0)) > limit:
+        return None
+    data, total = io.BytesIO(), 0
+    for chunk in stream:
+        total += len(chunk)
+        if total > limit + 64 * 1024:  # tar headers and padding on top of the file
+            return None
+        data.write(chunk)
+    data.seek(0)
+    with tarfile.open(fileobj=data, mode="r:") as tar:
+        member = next(iter(tar.getmembers()), None)
+        if member is None or not member.isfile():
+            return None
+        handle = tar.extractfile(member)
+        return handle.read(limit + 1)[:limit] if handle else None
 
 
 def remove_run_images(client: Any, run_id: str) -> int:

@@ -4,11 +4,13 @@ hints per check, and the hard limits every graded container runs under. Pure: no
     schema_version = 1
     [course]  id, title
     [limits]  mem_limit, pids_limit, nano_cpus, cpu_seconds, step_timeout, max_file_bytes,
-              max_context_bytes, build_timeout          (all optional; a submission cannot raise them)
+              max_context_bytes, max_context_files, build_timeout, build_log_bytes
+                                                        (all optional; a submission cannot raise them)
     [[assignment]]  id, title, scenario, inputs = { INPUT = "path/in/student/folder" },
                     allow = { OPTION = [allowed values] }, build = { dockerfile = "...", input = "..." },
                     requires_host_files = ["/usr/sbin/apparmor_parser"]
-    [[assignment.check]]  case, points, hint, scenario (optional: another scenario than the assignment's)
+    [[assignment.check]]  case, points, hint, scenario (optional: another scenario than the assignment's),
+                          engine_user = "non-root" (optional: the built image's user as the engine sees it)
 
 Every problem names the course file, its line and the key path, like scenario files do.
 """
@@ -65,7 +67,9 @@ class Limits:
     step_timeout: float = 30.0  # wall time of one step
     max_file_bytes: int = 64 * 1024
     max_context_bytes: int = 1024 * 1024  # a Dockerfile's build folder
+    max_context_files: int = 500  # files and folders of a build folder
     build_timeout: float = 120.0
+    build_log_bytes: int = 2000  # most of a failed RUN's output a student's feedback shows (its end)
 
     @property
     def mem_bytes(self) -> int:
@@ -91,6 +95,8 @@ LIMIT_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "max_file_bytes": ((int,), "an integer number of bytes"),
     "max_context_bytes": ((int,), "an integer number of bytes"),
     "build_timeout": ((int, float), "a number of seconds"),
+    "max_context_files": ((int,), "an integer number of files and folders"),
+    "build_log_bytes": ((int,), "an integer number of bytes (0: show none of a failed build's output)"),
 }
 
 
@@ -103,6 +109,12 @@ class Check:
     points: float
     hint: str
     line: int | None
+    # "non-root": before the case runs, the engine's view of the built image's user (its config and the
+    # /etc/passwd it names, read through the engine) must not be root; the image's own programs can lie.
+    engine_user: str = ""
+
+
+ENGINE_USER_VALUES = ("non-root",)
 
 
 @dataclass(frozen=True)
@@ -239,7 +251,10 @@ def _limits(check: spec.Checker, raw: Any) -> Limits:
             except ValueError as exc:
                 check.error((*path, key), str(exc))
                 continue
-        elif value <= 0:
+        elif key == "build_log_bytes" and value < 0:
+            check.error((*path, key), f"must be 0 or more, got {value}")
+            continue
+        elif key != "build_log_bytes" and value <= 0:
             check.error((*path, key), f"must be positive, got {value}")
             continue
         values[key] = value
@@ -283,7 +298,7 @@ def _assignment(
     title = check.text(raw, "title", path) or aid
     ref = check.text(raw, "scenario", path, required=True)
     scenario = _load_scenario(check, ref, (*path, "scenario"), course_file, cache, root) if ref else None
-    checks = _checks(check, raw.get("check"), (*path, "check"), scenario, course_file, cache, root)
+    checks = _checks(check, raw.get("check"), (*path, "check"), scenario, course_file, cache, root, raw.get("build"))
     scenarios = {id(s): s for s in [scenario, *(c.scenario for c in checks)] if s is not None}
     declared = {name: sc.inputs[name] for sc in scenarios.values() for name in sc.inputs}
     inputs = _input_map(check, raw.get("inputs", {}), (*path, "inputs"), declared)
@@ -328,6 +343,7 @@ def _checks(
     course_file: Path,
     cache: dict[Path, Any],
     root: Path | None,
+    raw_build: Any = None,
 ) -> list[Check]:
     if not isinstance(raw, list) or not raw:
         check.error(path, "at least one [[assignment.check]] is required (case, points, hint)")
@@ -339,7 +355,16 @@ def _checks(
         if not isinstance(item, dict):
             check.error(cpath, "must be a table with case, points, hint")
             continue
-        check.keys(item, cpath, {"case", "points", "hint", "scenario"})
+        check.keys(item, cpath, {"case", "points", "hint", "scenario", "engine_user"})
+        engine_user = check.text(item, "engine_user", cpath) or ""
+        if engine_user and engine_user not in ENGINE_USER_VALUES:
+            check.error((*cpath, "engine_user"), f"expected {' or '.join(map(repr, ENGINE_USER_VALUES))}, "
+                                                 f"got {engine_user!r}")  # fmt: skip
+            engine_user = ""
+        if engine_user and raw_build is None:
+            check.error((*cpath, "engine_user"), "applies to an image built from the submission; this assignment "
+                                                 "has no build")  # fmt: skip
+            engine_user = ""
         own = scenario
         if "scenario" in item:
             ref = check.text(item, "scenario", cpath)
@@ -366,7 +391,7 @@ def _checks(
             continue
         seen.add((id(own), case_id))
         if isinstance(points, (int, float)) and not isinstance(points, bool) and points >= 0 and hint:
-            out.append(Check(own, cases[case_id], float(points), hint, check.line(cpath)))
+            out.append(Check(own, cases[case_id], float(points), hint, check.line(cpath), engine_user))
     return out
 
 

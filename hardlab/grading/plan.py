@@ -7,7 +7,6 @@ between the check and its use, and containers only ever see the copies.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -39,6 +38,7 @@ class Entry:
     rejected: str = ""  # why the submission is refused (graded zero, nothing runs)
     skip: str = ""  # why this check cannot be graded on this host (not counted)
     build: dict[str, Any] | None = None  # context, base, instructions, input, key: built in limited containers
+    engine_user: str = ""  # "non-root": the built image's user, as the engine sees it, must not be root
 
     @property
     def nodeid(self) -> str:
@@ -110,6 +110,8 @@ def _entries(
             inputs, build = _stage(course, assignment, folder, student, stage / student / assignment.id, lab_images)
         except SubmissionError as exc:
             rejected = str(exc)
+        except (OSError, UnicodeError, ValueError) as exc:  # anything else a hostile folder can provoke
+            rejected = f"{student}: the submission could not be read ({exc.__class__.__name__}); nothing was graded"
     return [
         Entry(
             student=student,
@@ -124,6 +126,7 @@ def _entries(
             rejected=rejected,
             skip=skip,
             build=build,
+            engine_user=check.engine_user,
         )
         for check in assignment.checks
     ]
@@ -136,15 +139,14 @@ def _stage(
     values: dict[str, Any] = {}
     for name, rel in sorted(assignment.inputs.items()):
         shown = f"{student}/{rel}"
-        path = sub.confine(folder, rel, shown)
-        text = sub.read_text(path, shown, limits.max_file_bytes)
+        text = sub.read_text(folder, rel, shown, limits.max_file_bytes)
         kind = assignment.input_kind(name)
         if kind == "options":
             table = sub.parse_options(text, shown)
             problems = sub.option_problems(table, assignment.allow, limits)
             if problems:
                 raise SubmissionError(f"{shown}: " + "; ".join(problems))
-            values[name] = table
+            values[name] = sub.stage_option_files(table, folder, student, shown, dest / f"{name}.files", limits)
             continue
         if kind == "text":
             values[name] = text.strip()
@@ -159,33 +161,25 @@ def _stage(
     if assignment.build is not None:
         rel = assignment.build.dockerfile
         shown = f"{student}/{rel}"
-        path = sub.confine(folder, rel, shown)
-        text = sub.read_text(path, shown, limits.max_file_bytes)
+        text = sub.read_text(folder, rel, shown, limits.max_file_bytes)
         instructions = sub.parse_dockerfile(text, shown, set(lab_images))
+        folder_rel = Path(rel).parent.as_posix()
+        folder_shown = f"{student}/{folder_rel}".removesuffix("/.")
+        files = sub.read_context(folder, folder_rel, folder_shown, limits.max_context_bytes,
+                                 limits.max_context_files)  # fmt: skip
         context = dest / "context"
         if context.exists():
             shutil.rmtree(context)
-        context.mkdir(parents=True)
-        folder_shown = f"{student}/{Path(rel).parent.as_posix()}".removesuffix("/.")
-        sub.stage_context(path.parent, context, folder_shown, limits.max_context_bytes)
+        sub.write_context(files, context)  # the checked bytes, never the student's folder
         build = {
             "context": str(context.resolve()),
             "base": lab_images[instructions[0][2]],
             "instructions": [_normalised(*i) for i in instructions[1:]],
             "input": assignment.build.input,
-            "key": _tree_hash(context),
+            "key": sub.context_hash(files),
             "shown": shown,
         }
     return values, build
-
-
-def _tree_hash(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def _normalised(line: int, word: str, rest: str) -> list[Any]:

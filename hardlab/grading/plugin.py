@@ -25,6 +25,7 @@ from hardlab.pytest.state import run_state
 REFUSED = "submission-refused"
 BUILD_FAILED = "image-did-not-build"
 OPTIONS_REFUSED = "options-refused-by-engine"
+RUNS_AS_ROOT = "image-runs-as-root"
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> PlanFile | None:
@@ -103,6 +104,8 @@ def grade_judge(request: pytest.FixtureRequest) -> None:
     values = dict(item.hardlab_inputs)
     if entry.build:
         values[entry.build["input"]] = _built_image(request, item)
+        if entry.engine_user == "non-root":
+            _engine_user_gate(request, item, values[entry.build["input"]])
     if spec_api.placeholders(item.case.image):
         defaults = {n: i.default for n, i in item.scenario.inputs.items() if i.kind == "text"}
         item.case = dataclasses.replace(item.case, image=spec_api.substitute(item.case.image, {**defaults, **values}))
@@ -184,11 +187,34 @@ def _built_image(request: pytest.FixtureRequest, item: GradeItem) -> str:
         if images.tag_for(lab) == spec.get("base"):
             images.ensure(client, images.PREFIX + lab)
     try:
-        limits = BuildLimits(item.limits.container(), item.limits.step_timeout, item.limits.build_timeout)
+        limits = BuildLimits(item.limits.container(), item.limits.step_timeout, item.limits.build_timeout,
+                             item.limits.build_log_bytes)
         return build(client, spec, limits, state.run_id, state.owner)
     except BuildError as exc:
         _fail(item, BUILD_FAILED, f"YOUR IMAGE DID NOT BUILD: {exc}")
+    except HarnessError as exc:
+        _fail(item, outcomes.HARNESS_ERROR, f"HARNESS ERROR (not the student's fault; regrade): {exc}")
     raise AssertionError("unreachable")
+
+
+def _engine_user_gate(request: pytest.FixtureRequest, item: GradeItem, image: str) -> None:
+    """Fail the check unless the engine runs `image` as a non-root uid: judged from the image's config and
+    its /etc/passwd read through the engine, so a fake /bin/id (or a stateful one) earns nothing."""
+    from hardlab.engine import labels
+    from hardlab.engine.build import image_user
+    from hardlab.engine.client import EngineError
+
+    state = run_state(request.config)
+    client = request.getfixturevalue("hardlab_client")
+    try:
+        user = image_user(client, image, labels.for_run(state.run_id, state.owner, f"user {item.grade.nodeid}"))
+    except EngineError as exc:
+        _fail(item, outcomes.HARNESS_ERROR, f"HARNESS ERROR (not the student's fault; regrade): {exc}")
+    if user.uid is None:
+        _fail(item, RUNS_AS_ROOT, f"THE ENGINE CANNOT TELL YOUR IMAGE'S USER: {user.why}")
+    if user.uid == 0:
+        _fail(item, RUNS_AS_ROOT, f"THE ENGINE RUNS YOUR IMAGE AS ROOT: {user.why} (read from the image's config "
+                                  "through the engine, not from the image's programs)")  # fmt: skip
 
 
 class GradeRecorder:

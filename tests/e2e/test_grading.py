@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,7 @@ def test_reports_are_written(graded: Path) -> None:
 HOSTILE_LIMITS = "[limits]\nbuild_timeout = 15\nstep_timeout = 15\n"
 
 
-def hostile_course(tmp: Path) -> Path:
+def hostile_course(tmp: Path, extra_limits: str = "") -> Path:
     """The sample course with short build/step limits, its scenario paths made absolute."""
     text = (COURSE / "course.toml").read_text()
     text = text.replace('scenario = "graders/', f'scenario = "{COURSE}/graders/')
@@ -115,7 +116,7 @@ def hostile_course(tmp: Path) -> Path:
     start = text.index("[limits]")
     end = text.index("[[assignment]]")
     path = tmp / "course.toml"
-    path.write_text(text[:start] + HOSTILE_LIMITS + "\n" + text[end:])
+    path.write_text(text[:start] + HOSTILE_LIMITS + extra_limits + "\n" + text[end:])
     return path
 
 
@@ -139,7 +140,7 @@ def test_hostile_submission_is_refused_and_isolated(tmp_path: Path, docker_clien
         "ex11-06": 0, "act11-01": 0, "ex11-05": 0, "caps": 0, "pids": 3, "nonroot": 0,
     }  # fmt: skip
     messages = {aid: a["checks"][0].get("message", "") for aid, a in got["mallory"].items()}
-    assert "mallory/seccomp/chown.json: seccomp/chown.json is a symlink" in messages["ex11-06"]
+    assert "mallory/seccomp/chown.json: is a symlink" in messages["ex11-06"]
     assert "mallory/seccomp/activity.json: line 1: a binary file" in messages["act11-01"]
     assert "mallory/apparmor/usr.bin.nmap: file not found" in messages["ex11-05"]
     assert "volumes is not allowed in this assignment" in messages["caps"]
@@ -170,3 +171,201 @@ def test_one_student_checks_their_own_work(tmp_path: Path, docker_client: Any) -
     assert "hint: chown has siblings" in (out / "students" / "misses-fchownat.md").read_text()
     assert "misses-fchownat          22/24" in output
     assert not (out / "summary.html").exists()
+
+
+# ---- a hostile class: every way a submission can reach past its folder, graded in one run --------------
+
+SECRET_LINES = ["root:$6$HARDLAB-CANARY-7f3a9c$Qx1:19000:0:99999:7:::", "hardlab-canary-second-line-52c1e0"]
+REFUSED = "rejected"
+
+
+def _write(folder: Path, rel: str, text: str | bytes) -> Path:
+    path = folder / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def _link(secret: Path, folder: Path, rel: str) -> None:
+    (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+    os.link(secret, folder / rel)
+
+
+DOCKERFILE_OK = "FROM lab:busybox\nUSER 1000\n"
+ALLOW_ALL = '{ "defaultAction": "SCMP_ACT_ALLOW" }'
+
+
+def _deep(folder: Path) -> None:
+    """25 nested folders of 200 bytes: a 5 KB path, past the host's PATH_MAX, made one level at a time."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        for _ in range(25):
+            os.mkdir("d" * 200, dir_fd=fd)
+            child = os.open("d" * 200, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    finally:
+        os.close(fd)
+
+
+def hostile_class(subs: Path, secret: Path) -> dict[str, dict[str, tuple[float, str]]]:
+    """Make the corpus under `subs`; return, per student, assignment -> (score, what its feedback must say).
+    Each student hands in only the files of the attack: every other assignment is refused (file not found),
+    which costs no container, so the whole class grades in one e2e run."""
+    want: dict[str, dict[str, tuple[float, str]]] = {}
+
+    def student(name: str, expect: dict[str, tuple[float, str]]) -> Path:
+        folder = subs / name
+        folder.mkdir(parents=True)
+        want[name] = expect
+        return folder
+
+    # Hard links carry a host file in (the leak of issue 16): in the build context, as the Dockerfile, as a
+    # profile, as run options. Refused before anything starts, and the content never shown.
+    f = student("hardlink-context", {"nonroot": (0, "hardlink-context/image/leak: is a hard link (")})
+    _write(f, "image/Dockerfile", "FROM lab:busybox\nCOPY leak /leak\nRUN cat /leak; exit 1\n")
+    _link(secret, f, "image/leak")
+    f = student("hardlink-dockerfile", {"nonroot": (0, "hardlink-dockerfile/image/Dockerfile: is a hard link")})
+    _link(secret, f, "image/Dockerfile")
+    f = student("hardlink-profile", {"ex11-06": (0, "hardlink-profile/seccomp/chown.json: is a hard link")})
+    _link(secret, f, "seccomp/chown.json")
+    f = student("hardlink-options", {"caps": (0, "hardlink-options/run/caps.toml: is a hard link")})
+    _link(secret, f, "run/caps.toml")
+    # Symlinks: to a file, as a folder on the way, inside the build context.
+    f = student("symlink-profile", {"ex11-06": (0, "symlink-profile/seccomp/chown.json: is a symlink")})
+    (f / "seccomp").mkdir()
+    (f / "seccomp" / "chown.json").symlink_to(secret)
+    f = student("symlink-folder", {"act11-01": (0, "symlink-folder/seccomp/activity.json: seccomp is a symlink")})
+    _write(subs.parent / "elsewhere", "activity.json", ALLOW_ALL)
+    (f / "seccomp").symlink_to(subs.parent / "elsewhere")
+    f = student("symlink-context", {"nonroot": (0, "symlink-context/image/passwd: is a symlink")})
+    _write(f, "image/Dockerfile", "FROM lab:busybox\nCOPY passwd /p\nUSER 1000\n")
+    (f / "image" / "passwd").symlink_to("/etc/passwd")
+    # Not regular, huge, binary, unparsable.
+    f = student("fifo-profile", {"ex11-06": (0, "fifo-profile/seccomp/chown.json: is not a regular file")})
+    (f / "seccomp").mkdir()
+    os.mkfifo(f / "seccomp" / "chown.json")
+    f = student("huge-profile", {"act11-01": (0, "huge-profile/seccomp/activity.json: 3221225472 bytes is more "
+                                                "than the course allows (65536 bytes)")})  # fmt: skip
+    with open(_write(f, "seccomp/activity.json", b""), "wb") as handle:
+        handle.truncate(3 * 1024**3)  # sparse: 3 GB to the grader, nothing on disk
+    f = student("huge-context", {"nonroot": (0, "huge-context/image: the build folder is larger than the course")})
+    _write(f, "image/Dockerfile", DOCKERFILE_OK)
+    with open(_write(f, "image/blob", b""), "wb") as handle:
+        handle.truncate(3 * 1024**3)
+    f = student("binary-profile", {"ex11-06": (0, "binary-profile/seccomp/chown.json: line 1: a binary file")})
+    _write(f, "seccomp/chown.json", b"\x7fELF\x02\x01\x01\x00")
+    f = student("invalid-options", {"pids": (0, "invalid-options/run/pids.toml:1: invalid TOML")})
+    _write(f, "run/pids.toml", "pids_limit = 64 64\n")
+    # Profiles that allow everything or block everything: graded (controls decide), earn nothing.
+    f = student("allow-all", {"ex11-06": (0, "FAIL exit code: expected 1; observed 0")})
+    _write(f, "seccomp/chown.json", ALLOW_ALL)
+    f = student("block-everything", {"act11-01": (0, "CONTAINER DID NOT START")})
+    _write(f, "seccomp/activity.json", '{ "defaultAction": "SCMP_ACT_ERRNO", "syscalls": [] }')
+    # Forbidden run options.
+    f = student("privileged", {"caps": (0, "privileged is not allowed in this assignment")})
+    _write(f, "run/caps.toml", "privileged = true\n")
+    f = student("cap-add-all", {"caps": (0, "cap_add ALL is not allowed here")})
+    _write(f, "run/caps.toml", 'cap_drop = ["ALL"]\ncap_add = ["ALL"]\n')
+    f = student("pid-host", {"pids": (0, "pid_mode is not allowed in this assignment")})
+    _write(f, "run/pids.toml", 'pids_limit = 64\npid_mode = "host"\n')
+    f = student("volume-root", {"caps": (0, "volumes is not allowed in this assignment")})
+    _write(f, "run/caps.toml", 'cap_drop = ["ALL"]\ncap_add = ["SYS_TIME"]\nvolumes = ["/:/host"]\n')
+    # Paths in run options: read from the submission only, never opened on the host (no MemoryError on
+    # /dev/zero, and the same sentence whether the outside file exists or not).
+    for name, ref in (("seccomp-dev-zero", "/dev/zero"), ("seccomp-shadow", "/etc/shadow"),
+                      ("seccomp-missing", "/nonexistent/profile.json"), ("seccomp-other-student", "../allow-all/"
+                      "seccomp/chown.json"), ("seccomp-secret", str(secret))):  # fmt: skip
+        f = student(name, {"pids": (0, f"security_opt 'seccomp={ref}' is not allowed here")})
+        _write(f, "run/pids.toml", f'pids_limit = 64\nsecurity_opt = ["seccomp={ref}"]\n')
+    # Names and shapes the planner once crashed on: a sentence for that student, everyone else graded.
+    f = student("non-utf8-name", {"nonroot": (0, "non-utf8-name/image/caf\\xe9: its name is not UTF-8")})
+    _write(f, "image/Dockerfile", DOCKERFILE_OK)
+    with open(os.fsencode(str(f / "image")) + b"/caf\xe9", "wb") as handle:
+        handle.write(b"x")
+    f = student("deep-path", {"nonroot": (0, "the path is longer than 1024 bytes")})
+    _write(f, "image/Dockerfile", DOCKERFILE_OK)
+    _deep(f / "image" / "deep")
+    f = student("many-folders", {"nonroot": (0, "many-folders/image: the build folder holds more than 500 files")})
+    _write(f, "image/Dockerfile", DOCKERFILE_OK)
+    for n in range(600):
+        (f / "image" / f"d{n}").mkdir()
+    # Dockerfiles: climbing out, flooding the log, lying about the user.
+    f = student("copy-outside", {"nonroot": (0, "COPY ../../secret.txt: '../../secret.txt' climbs out")})
+    _write(f, "image/Dockerfile", "FROM lab:busybox\nCOPY ../../secret.txt /s\nUSER 1000\n")
+    f = student("flood-log", {"nonroot": (0, "[output cut: the course shows at most the last 600 bytes]")})
+    _write(f, "image/Dockerfile", "FROM lab:busybox\nRUN yes 0123456789abcdef | head -c 50000000; exit 1\n")
+    f = student("fake-id", {"nonroot": (0, "THE ENGINE RUNS YOUR IMAGE AS ROOT: the image sets no USER")})
+    _write(f, "image/Dockerfile", "FROM lab:busybox\nRUN rm /bin/id && printf '#!/bin/sh\\nif [ -e /dev/shm/s ]; "
+                                  "then echo 0; else : > /dev/shm/s; echo 1000; fi\\n' > /bin/id && chmod +x /bin/id\n")
+    f = student("root-alias", {"nonroot": (0, "USER is 'app', which its /etc/passwd maps to uid 0")})
+    _write(f, "image/Dockerfile", "FROM lab:busybox\nRUN echo 'app:x:0:0:app:/:/bin/sh' >> /etc/passwd\nUSER app\n")
+    # Instructions the engine would refuse at commit: a sentence, not a traceback.
+    f = student("expose-notaport", {"nonroot": (0, "expose-notaport/image/Dockerfile: line 2: EXPOSE notaport: "
+                                                   "expected a port number")})  # fmt: skip
+    _write(f, "image/Dockerfile", "FROM lab:busybox\nEXPOSE notaport\nUSER 1000\n")
+    refused = "YOUR IMAGE DID NOT BUILD: engine-refuses/image/Dockerfile: the engine refused the image: ENV must"
+    f = student("engine-refuses", {"nonroot": (0, refused)})
+    _write(f, "image/Dockerfile", "FROM lab:busybox\nUSER 1000\nENV A\n")
+    # A student folder whose own name is not UTF-8: a note, not a crash (it cannot be graded by name).
+    os.mkdir(os.fsencode(str(subs)) + b"/stud\xff")
+    return want
+
+
+def test_hostile_class_is_graded_and_leaks_nothing(tmp_path: Path, docker_client: Any) -> None:
+    """Issue 16's done-when and issue 17's grading items: every hostile submission gets its score and a
+    sentence naming its file; the reference and an ordinary student keep their scores; no byte of a host
+    file hard-linked into a submission reaches any report; no container or image is left behind."""
+    from hardlab.engine import labels
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("\n".join(SECRET_LINES) + "\n")
+    subs = tmp_path / "subs"
+    for name in ("reference", "misses-fchownat"):
+        shutil.copytree(COURSE / "submissions" / name, subs / name)
+    want = hostile_class(subs, secret)
+    assert len(want) >= 20
+    before = {c.id for c in docker_client.containers.list(all=True, filters={"label": labels.KEY})}
+    out = tmp_path / "out"
+    started = time.monotonic()
+    code, output = grade(subs, out, course=hostile_course(tmp_path, "build_log_bytes = 600\n"))
+    elapsed = time.monotonic() - started
+    assert code == 0, output
+    got = scores(out)
+    assert {aid: a["score"] for aid, a in got["reference"].items()} == FULL
+    lost = EXPECTED["misses-fchownat"]
+    ordinary = {aid: a["score"] for aid, a in got["misses-fchownat"].items()}
+    assert ordinary == {aid: lost.get(aid, full) for aid, full in FULL.items()}
+    assert sorted(got) == sorted([*want, "reference", "misses-fchownat"])
+    assert "stud\\xff" in output and "not a usable student name" in output
+    wrong = []
+    for name, expect in want.items():
+        for aid, (score, needle) in expect.items():
+            messages = "\n".join(c.get("message", "") for c in got[name][aid]["checks"])
+            if got[name][aid]["score"] != score or needle not in messages:
+                wrong.append(f"{name} {aid}: {got[name][aid]['score']} (want {score}), {messages[:600]!r}")
+        assert got[name]["nonroot"]["max"] == FULL["nonroot"], name  # refused is graded zero, not skipped
+    assert not wrong, "\n".join(wrong)
+    # the feedback shows at most build_log_bytes of a flooding build's output
+    flood = got["flood-log"]["nonroot"]["checks"][0]["message"]
+    assert len(flood) < 600 + 1000, len(flood)
+    # the same sentence whether the outside profile exists or not: no file oracle
+    texts = {got[n]["pids"]["checks"][0]["message"].replace(ref, "REF").replace(n, "NAME") for n, ref in (
+        ("seccomp-dev-zero", "/dev/zero"), ("seccomp-shadow", "/etc/shadow"),
+        ("seccomp-missing", "/nonexistent/profile.json"), ("seccomp-secret", str(secret)))}  # fmt: skip
+    assert len(texts) == 1, texts
+    # no byte of the hard-linked file anywhere in the reports (nor in what the command printed)
+    for path in [p for p in out.rglob("*") if p.is_file()]:
+        data = path.read_bytes()
+        for line in SECRET_LINES:
+            for piece in (line, line[:16], line[-16:], "HARDLAB-CANARY"):
+                assert piece.encode() not in data, (path, piece)
+    assert "canary" not in output.lower()
+    after = {c.id for c in docker_client.containers.list(all=True, filters={"label": labels.KEY})}
+    assert after <= before, f"containers left: {sorted(after - before)}"
+    assert not [i for i in docker_client.images.list() if any(t.startswith("hardlab-grade/") for t in i.tags)]
+    print(f"hostile class: {len(want) + 2} students graded in {elapsed:.1f}s")

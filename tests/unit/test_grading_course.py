@@ -193,3 +193,20 @@ def test_sizes() -> None:
 )  # fmt: skip
 def test_confined_relpath(value: str, ok: bool) -> None:
     assert (confined_relpath(value) is None) is ok
+
+
+def test_build_log_and_context_limits(folder: Path) -> None:
+    course = load(folder, GOOD.replace("[course]", "[limits]\nbuild_log_bytes = 0\nmax_context_files = 50\n[course]"))
+    assert (course.limits.build_log_bytes, course.limits.max_context_files) == (0, 50)
+    limits = "[limits]\nbuild_log_bytes = -1\nmax_context_files = 0\n[course]"
+    found = problems(folder, GOOD.replace("[course]", limits))
+    assert (3, "limits.build_log_bytes", "must be 0 or more, got -1") in found
+    assert (4, "limits.max_context_files", "must be positive, got 0") in found
+
+
+def test_engine_user_needs_a_build(folder: Path) -> None:
+    found = problems(folder, GOOD.replace('hint = "refuse chown"', 'hint = "refuse chown"\nengine_user = "root"'))
+    assert (13, "assignment[0].check[0].engine_user", "expected 'non-root', got 'root'") in found
+    found = problems(folder, GOOD.replace('hint = "refuse chown"', 'hint = "refuse chown"\nengine_user = "non-root"'))
+    assert (13, "assignment[0].check[0].engine_user",
+            "applies to an image built from the submission; this assignment has no build") in found  # fmt: skip

@@ -10,14 +10,17 @@ import pytest
 from hardlab.grading.course import Limits
 from hardlab.grading.submit import (
     SubmissionError,
-    confine,
+    context_hash,
     option_problems,
     parse_dockerfile,
     parse_options,
+    read_context,
+    read_file,
     read_seccomp,
     read_text,
-    stage_context,
+    stage_option_files,
     students,
+    write_context,
 )
 
 LIMITS = Limits()
@@ -33,48 +36,61 @@ def alice(tmp_path: Path) -> Path:
     return folder
 
 
-def test_confine_accepts_a_plain_file(alice: Path) -> None:
-    assert confine(alice, "seccomp/p.json", "alice/seccomp/p.json") == alice / "seccomp" / "p.json"
+def test_read_file_accepts_a_plain_file(alice: Path) -> None:
+    assert read_file(alice, "seccomp/p.json", "alice/seccomp/p.json", 1000) == b'{"defaultAction": "SCMP_ACT_ALLOW"}'
 
 
 @pytest.mark.parametrize("rel", ["../../secret.txt", "seccomp/../../../secret.txt", "/etc/passwd"])
-def test_confine_refuses_climbing_out(alice: Path, rel: str) -> None:
+def test_read_file_refuses_climbing_out(alice: Path, rel: str) -> None:
     with pytest.raises(SubmissionError, match=r"climbs out|absolute"):
-        confine(alice, rel, f"alice/{rel}")
+        read_file(alice, rel, f"alice/{rel}", 1000)
 
 
-def test_confine_refuses_a_symlinked_file(alice: Path) -> None:
+def test_read_file_refuses_a_symlinked_file(alice: Path) -> None:
     (alice / "seccomp" / "link.json").symlink_to(alice.parent.parent / "secret.txt")
-    with pytest.raises(SubmissionError, match=r"alice/seccomp/link.json: seccomp/link.json is a symlink"):
-        confine(alice, "seccomp/link.json", "alice/seccomp/link.json")
+    with pytest.raises(SubmissionError, match=r"alice/seccomp/link.json: is a symlink"):
+        read_file(alice, "seccomp/link.json", "alice/seccomp/link.json", 1000)
 
 
-def test_confine_refuses_a_symlinked_folder(alice: Path) -> None:
+def test_read_file_refuses_a_symlinked_folder(alice: Path) -> None:
     (alice / "outside").symlink_to(alice.parent.parent)
     with pytest.raises(SubmissionError, match="outside is a symlink"):
-        confine(alice, "outside/secret.txt", "alice/outside/secret.txt")
+        read_file(alice, "outside/secret.txt", "alice/outside/secret.txt", 1000)
 
 
-def test_confine_missing_file_and_folder_in_the_way(alice: Path) -> None:
-    with pytest.raises(SubmissionError, match="file not found"):
-        confine(alice, "seccomp/none.json", "alice/seccomp/none.json")
+def test_read_file_refuses_a_hard_link_without_showing_it(alice: Path) -> None:
+    os.link(alice.parent.parent / "secret.txt", alice / "seccomp" / "hard.json")
+    with pytest.raises(SubmissionError) as info:
+        read_file(alice, "seccomp/hard.json", "alice/seccomp/hard.json", 1000)
+    assert str(info.value).startswith("alice/seccomp/hard.json: is a hard link (2 names for one file)")
+    assert "instructor" not in str(info.value)
+
+
+def test_read_file_refuses_a_fifo_without_blocking(alice: Path) -> None:
+    os.mkfifo(alice / "seccomp" / "fifo.json")
+    with pytest.raises(SubmissionError, match=r"alice/seccomp/fifo.json: is not a regular file"):
+        read_file(alice, "seccomp/fifo.json", "alice/seccomp/fifo.json", 1000)
+
+
+def test_read_file_missing_file_and_folder_in_the_way(alice: Path) -> None:
+    with pytest.raises(SubmissionError, match=r"file not found \(the course expects it at seccomp/none.json\)"):
+        read_file(alice, "seccomp/none.json", "alice/seccomp/none.json", 1000)
     with pytest.raises(SubmissionError, match="is not a regular file"):
-        confine(alice, "seccomp", "alice/seccomp")
+        read_file(alice, "seccomp", "alice/seccomp", 1000)
+    with pytest.raises(SubmissionError, match=r"seccomp/p.json is not a folder"):
+        read_file(alice, "seccomp/p.json/x", "alice/seccomp/p.json/x", 1000)
 
 
 def test_read_text_rejects_huge_binary_and_non_utf8(alice: Path) -> None:
-    big = alice / "big.json"
-    big.write_bytes(b" " * (LIMITS.max_file_bytes + 1))
+    (alice / "big.json").write_bytes(b" " * (LIMITS.max_file_bytes + 1))
     with pytest.raises(SubmissionError, match=r"alice/big.json: 65537 bytes is more than the course allows \(65536"):
-        read_text(big, "alice/big.json", LIMITS.max_file_bytes)
-    binary = alice / "bin.json"
-    binary.write_bytes(b"{\n\n\x00\x01")
+        read_text(alice, "big.json", "alice/big.json", LIMITS.max_file_bytes)
+    (alice / "bin.json").write_bytes(b"{\n\n\x00\x01")
     with pytest.raises(SubmissionError, match=r"alice/bin\.json: line 3: a binary file"):
-        read_text(binary, "alice/bin.json", LIMITS.max_file_bytes)
-    latin = alice / "latin.json"
-    latin.write_bytes('{\n"comment": "caf\xe9"\n}'.encode("latin-1"))
+        read_text(alice, "bin.json", "alice/bin.json", LIMITS.max_file_bytes)
+    (alice / "latin.json").write_bytes('{\n"comment": "caf\xe9"\n}'.encode("latin-1"))
     with pytest.raises(SubmissionError, match=r"alice/latin.json: line 2: not UTF-8 text \(byte 0xe9\)"):
-        read_text(latin, "alice/latin.json", LIMITS.max_file_bytes)
+        read_text(alice, "latin.json", "alice/latin.json", LIMITS.max_file_bytes)
 
 
 def test_invalid_seccomp_json_names_file_and_line() -> None:
@@ -164,6 +180,8 @@ def test_dockerfile_from_a_lab_image() -> None:
         ("FROM lab:busybox\nVOLUME /data\n", "VOLUME is not supported by the course builder"),
         ("USER 1\n", "line 1: the first instruction must be FROM"),
         ("# nothing\n", "no FROM instruction"),
+        ("FROM lab:busybox\nEXPOSE notaport\n", "line 2: EXPOSE notaport: expected a port number"),
+        ("FROM lab:busybox\nEXPOSE 80 99999\n", "line 2: EXPOSE 99999: expected a port number"),
     ],
 )
 def test_dockerfile_refusals(text: str, needle: str) -> None:
@@ -173,22 +191,86 @@ def test_dockerfile_refusals(text: str, needle: str) -> None:
     assert str(info.value).startswith("alice/Dockerfile")
 
 
-def test_stage_context_refuses_symlinks_and_bounds_size(tmp_path: Path) -> None:
-    src = tmp_path / "src"
+def test_read_context_refuses_links_and_bounds_size(tmp_path: Path) -> None:
+    src = tmp_path / "alice" / "image"
     (src / "sub").mkdir(parents=True)
     (src / "Dockerfile").write_text("FROM lab:busybox\n")
     (src / "sub" / "a.txt").write_text("a")
+    (src / "run.sh").write_text("#!/bin/sh\n")
+    (src / "run.sh").chmod(0o755)
+    files = read_context(tmp_path / "alice", "image", "alice/image", 1000, 10)
+    assert sorted(files) == ["Dockerfile", "run.sh", "sub", "sub/a.txt"] and files["sub"] is None
     dest = tmp_path / "dest"
-    dest.mkdir()
-    stage_context(src, dest, "alice/image", 1000)
-    assert (dest / "sub" / "a.txt").read_text() == "a"
+    write_context(files, dest)
+    assert (dest / "sub" / "a.txt").read_text() == "a" and os.access(dest / "run.sh", os.X_OK)
+    assert context_hash(files) == context_hash(read_context(tmp_path / "alice", "image", "alice/image", 1000, 10))
+    with pytest.raises(SubmissionError, match=r"alice/image: the build folder holds more than 3 files and folders"):
+        read_context(tmp_path / "alice", "image", "alice/image", 1000, 3)
     (src / "big").write_bytes(b"x" * 2000)
     with pytest.raises(SubmissionError, match="larger than the course allows"):
-        stage_context(src, tmp_path / "d2", "alice/image", 1000)
+        read_context(tmp_path / "alice", "image", "alice/image", 1000, 10)
     os.remove(src / "big")
     (src / "passwd").symlink_to("/etc/passwd")
     with pytest.raises(SubmissionError, match="alice/image/passwd: is a symlink"):
-        stage_context(src, tmp_path / "d3", "alice/image", 1000)
+        read_context(tmp_path / "alice", "image", "alice/image", 1000, 10)
+    os.remove(src / "passwd")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET")
+    os.link(secret, src / "sub" / "leak")
+    with pytest.raises(SubmissionError, match=r"alice/image/sub/leak: is a hard link") as info:
+        read_context(tmp_path / "alice", "image", "alice/image", 1000, 10)
+    assert "TOP-SECRET" not in str(info.value)
+
+
+def test_read_context_odd_names_and_deep_paths_are_sentences(tmp_path: Path) -> None:
+    src = tmp_path / "alice" / "image"
+    src.mkdir(parents=True)
+    (src / "Dockerfile").write_text("FROM lab:busybox\n")
+    odd = os.fsencode(str(src)) + b"/caf\xe9"
+    with open(odd, "wb") as handle:
+        handle.write(b"x")
+    with pytest.raises(SubmissionError, match=r"alice/image/caf\\xe9: its name is not UTF-8"):
+        read_context(tmp_path / "alice", "image", "alice/image", 1000, 10)
+    os.remove(odd)
+    (src / "new\nline").write_text("x")
+    with pytest.raises(SubmissionError, match=r"alice/image/new\\nline: its name holds control characters"):
+        read_context(tmp_path / "alice", "image", "alice/image", 1000, 10)
+    os.remove(src / "new\nline")
+    fd = os.open(src, os.O_RDONLY)  # 25 x 201 bytes: past the host's PATH_MAX, made one folder at a time
+    try:
+        for _ in range(25):
+            os.mkdir("d" * 200, dir_fd=fd)
+            child = os.open("d" * 200, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    finally:
+        os.close(fd)
+    with pytest.raises(SubmissionError, match=r"the path is longer than 1024 bytes"):
+        read_context(tmp_path / "alice", "image", "alice/image", 10**6, 1000)
+
+
+def test_profile_paths_stay_inside_the_submission(alice: Path, tmp_path: Path) -> None:
+    outside = ["seccomp=/dev/zero", "seccomp=/etc/shadow", "seccomp=/nonexistent/x.json",
+               "seccomp=../bob/seccomp/p.json", "seccomp=../../secret.txt"]  # fmt: skip
+    messages = set()
+    for opt in outside:
+        with pytest.raises(SubmissionError) as info:
+            stage_option_files({"security_opt": [opt]}, alice, "alice", "alice/run.toml", tmp_path / "st", LIMITS)
+        messages.add(str(info.value))
+    assert messages == {"alice/run.toml: security_opt[0]: a seccomp profile must be a file inside your submission, "
+                        "named by a path relative to your folder (no leading '/', no '..')"}  # fmt: skip
+    staged = stage_option_files({"security_opt": ["seccomp=seccomp/p.json"], "pids_limit": 64}, alice, "alice",
+                                "alice/run.toml", tmp_path / "st", LIMITS)  # fmt: skip
+    assert staged["pids_limit"] == 64
+    path = Path(staged["security_opt"][0].removeprefix("seccomp="))
+    assert path.is_absolute() and path.read_text() == '{"defaultAction": "SCMP_ACT_ALLOW"}'
+
+
+def test_parse_options_does_not_open_profile_paths() -> None:
+    # The checker would read /dev/zero on the host: never for a submission.
+    assert parse_options('security_opt = ["seccomp=/dev/zero"]\n', "alice/run.toml") == {
+        "security_opt": ["seccomp=/dev/zero"]
+    }
 
 
 def test_pids_limit_too_low_to_grade() -> None:
