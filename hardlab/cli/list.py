@@ -18,6 +18,11 @@ def main(argv: list[str]) -> int:
             bad += 1
             print(f"{file}: INVALID\n  " + str(exc).replace("\n", "\n  "))
             continue
+        except Exception as exc:  # a loader bug: this file's problem alone, said in a sentence
+            bad += 1
+            print(f"{file}: INVALID\n  hardlab could not read this file ({type(exc).__name__}: {exc}); "
+                  "this is a hardlab bug, please report it with the file")  # fmt: skip
+            continue
         needs = f"  requires: {', '.join(sc.requires)}" if sc.requires else ""
         print(f"{file}  [{', '.join(sc.tags)}]  {sc.title}{needs}")
         for case in sc.cases:

@@ -26,6 +26,13 @@ def parse_status(text: str) -> dict[str, str]:
     return fields
 
 
+def no_errno(out: str, err: str) -> str:
+    """What a step printed instead of an errno: its stdout and, when it said something, its stderr (the
+    prober explains there why it made no call)."""
+    said = f"; stderr: {excerpt(err)}" if err.strip() else ""
+    return f"(no errno in output: {excerpt(out) or '(empty)'}{said})"
+
+
 def parse_errno(text: str) -> str | None:
     found = re.search(r"\berrno=([A-Z0-9]+)", text)
     return found.group(1) if found else None
@@ -69,10 +76,10 @@ def evaluate(step: Step, seen: Observed) -> StepResult:
         add(_cap_check(fname, spec, status))
     code = parse_errno(out) if exp.errno or exp.errno_not else None
     if exp.errno:
-        add(Check("errno", code in exp.errno, " or ".join(exp.errno), code or f"(no errno in output: {excerpt(out)})"))
+        add(Check("errno", code in exp.errno, " or ".join(exp.errno), code or no_errno(out, err)))
     if exp.errno_not:
         ok = code is not None and code not in exp.errno_not
-        add(Check("errno", ok, "not " + " or ".join(exp.errno_not), code or f"(no errno in output: {excerpt(out)})"))
+        add(Check("errno", ok, "not " + " or ".join(exp.errno_not), code or no_errno(out, err)))
     if exp.oom_killed is not None:
         add(Check("OOM killed", seen.oom_killed == exp.oom_killed, str(exp.oom_killed).lower(),
                   str(seen.oom_killed).lower()))  # fmt: skip

@@ -16,6 +16,8 @@ from hardlab.spec import (
     Scenario,
     Step,
     container_problems,
+    normal_options,
+    placeholders,
     seccomp_text_problems,
     substitute,
 )
@@ -74,7 +76,7 @@ def _value(spec: Input, raw: Any, base: Path, source: str) -> Any:
         problems = option_problems(table)
         if problems:
             raise InputError(f"{source}: " + "; ".join(problems))
-        return table
+        return normal_options(table)
     return raw
 
 
@@ -92,9 +94,15 @@ def container_for(case: Case, values: Mapping[str, Any]) -> dict[str, Any]:
         container = substitute(dict(case.container), values)
     except KeyError as exc:
         raise InputError(f"case {case.id}: no value for input ${{{exc.args[0]}}}") from None
+    # An option filled from an input is checked once it has its value, before the engine sees it (the
+    # profiles an input names are checked when it is bound).
+    filled = {k: container[k] for k, v in case.container.items() if placeholders(v) and k != "security_opt"}
+    problems = container_problems(normal_options(filled), Path.cwd()) if filled else []
+    if problems:
+        raise InputError(f"case {case.id}: " + "; ".join(problems))
     for name in case.use_inputs:
         container.update(values[name])
-    return container
+    return normal_options(container)
 
 
 def steps_for(steps: tuple[Step, ...], values: Mapping[str, Any]) -> tuple[Step, ...]:

@@ -61,8 +61,14 @@ class ScenarioFile(pytest.File):
     def collect(self) -> Any:
         try:
             scenario = spec.load(self.path, root=self.config.rootpath)
-        except spec.ScenarioError as exc:
-            invalid = InvalidScenario.from_parent(self, name="invalid-scenario-file", problems=str(exc))
+        except (spec.ScenarioError, Exception) as exc:
+            # Anything else the loader raises is a hardlab bug, but still this file's problem alone: reported
+            # like a bad file (a sentence, no traceback), so every other file still runs.
+            problems = str(exc) if isinstance(exc, spec.ScenarioError) else (
+                f"{spec.display_path(self.path, self.config.rootpath)}: hardlab could not read this file "
+                f"({type(exc).__name__}: {exc}); this is a hardlab bug, please report it with the file"
+            )  # fmt: skip
+            invalid = InvalidScenario.from_parent(self, name="invalid-scenario-file", problems=problems)
             for tag in _raw_tags(self.path):  # so `-m TAG` still shows the broken file
                 self.config.addinivalue_line("markers", f"{tag}: hardlab scenario tag")
                 invalid.add_marker(getattr(pytest.mark, tag))

@@ -25,6 +25,8 @@ from hardlab.spec.container import (
     check_container,
     container_problems,
     implied_requirements,
+    normal_options,
+    size_bytes,
 )
 from hardlab.spec.facts import FACTS, VersionRange, parse_range, version_tuple
 from hardlab.spec.model import (
@@ -84,10 +86,12 @@ __all__ = [
     "display_path",
     "implied_requirements",
     "load",
+    "normal_options",
     "parse_range",
     "placeholders",
     "seccomp_problems",
     "seccomp_text_problems",
+    "size_bytes",
     "substitute",
     "toml_error_line",
     "version_tuple",

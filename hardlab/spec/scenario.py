@@ -14,12 +14,13 @@ from typing import Any
 
 from hardlab.errors import Problem
 from hardlab.spec.checker import Checker, ScenarioError, display_path, toml_error_line
-from hardlab.spec.container import check_container, implied_requirements
+from hardlab.spec.container import CONTAINER_OPTIONS, INT64, check_container, implied_requirements, normal_options
 from hardlab.spec.model import Case, Input, Scenario, Step
 from hardlab.spec.placeholders import TRUST_PLACEHOLDERS, placeholders, substitute
+from hardlab.spec.prober import known_syscalls
 from hardlab.spec.seccomp import seccomp_problems
 from hardlab.spec.steps import PROBE, parse_control, parse_steps
-from hardlab.spec.tomlpos import KeyPath, format_path
+from hardlab.spec.tomlpos import MAX_NESTING, KeyPath, format_path, too_deep
 from hardlab.spec.vocabulary import FEATURES, INPUT_KINDS, RUNNERS, USES
 
 if sys.version_info >= (3, 11):
@@ -49,17 +50,44 @@ def load(path: str | Path, root: Path | None = None) -> Scenario:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError([Problem(shown, None, "", f"cannot read the file: {exc}")]) from exc
+    deep = too_deep(text)
+    if deep is not None:
+        raise ScenarioError([Problem(shown, deep, "", f"arrays and tables nest more than {MAX_NESTING} deep here; "
+                                                      "no scenario needs that")])  # fmt: skip
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = toml_error_line(str(exc))
         raise ScenarioError([Problem(shown, line, "", f"invalid TOML: {exc}")]) from exc
+    except RecursionError:  # pragma: no cover - too_deep stops every nesting the parser recurses on
+        raise ScenarioError([Problem(shown, None, "", "the file nests too deeply to read")]) from None
     check = Checker(shown, text, path.parent)
+    if not _values_in_range(check, data):
+        raise ScenarioError(check.problems)
     scenario = _scenario(data, path, check)
     if check.problems:
         raise ScenarioError(check.problems)
     assert scenario is not None
     return scenario
+
+
+def _values_in_range(check: Checker, data: dict[str, Any]) -> bool:
+    """TOML integers are 64-bit (Python's parser reads any size) and dotted keys can nest without brackets:
+    both are reported here, before anything recurses over the data or hands a number to the engine."""
+    todo: list[tuple[KeyPath, Any]] = [((), data)]
+    deep = False
+    while todo:
+        path, value = todo.pop()
+        if isinstance(value, int) and not isinstance(value, bool) and not INT64[0] <= value <= INT64[1]:
+            check.error(path, f"{value} does not fit in a TOML integer (64 bits)")
+        elif isinstance(value, (dict, list)):
+            if len(path) > MAX_NESTING and not deep:
+                check.error(path, f"keys and tables nest more than {MAX_NESTING} deep here; no scenario needs that")
+                deep = True
+                continue
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            todo += [((*path, k), v) for k, v in items]
+    return not check.problems
 
 
 def _scenario(data: dict[str, Any], path: Path, check: Checker) -> Scenario | None:
@@ -111,6 +139,7 @@ def _scenario(data: dict[str, Any], path: Path, check: Checker) -> Scenario | No
             if case.id in seen:
                 check.error((*cpath, "id"), f"duplicate case id {case.id!r} (first at {format_path(seen[case.id])})")
             seen[case.id] = cpath
+            _check_probes(check, case, cpath, abis)
             built.append(case)
         cases += [variant for case in _rules_for_rows(check, built) for variant in _on_abis(case, abis)]
     return Scenario(
@@ -126,6 +155,53 @@ def _scenario(data: dict[str, Any], path: Path, check: Checker) -> Scenario | No
         cases=tuple(cases),
         line=check.line(("scenario",)),
     )
+
+
+def _check_probes(check: Checker, case: Case, path: KeyPath, abis: tuple[str, ...]) -> None:
+    """Every `syscall = "NAME"` step names a probe hardlab-probe knows on each ABI the case runs it through;
+    otherwise the prober exits 2 ("unknown syscall") and the case would fail as if the engine had."""
+    groups = [(("step",), case.steps), (("control", "step"), case.control.steps if case.control else ())]
+    for where, steps in groups:
+        for n, step in enumerate(steps):
+            if step.argv[:1] != (PROBE,) or placeholders(list(step.argv)):
+                continue
+            key: KeyPath = (*path, *where, n, "syscall")
+            words = list(step.argv[1:])
+            on = abis
+            if "--abi" in words:
+                at = words.index("--abi")
+                on = tuple(words[at + 1 : at + 2])
+                del words[at : at + 2]
+                if not on or on[0] not in ABIS:
+                    check.error(key, f"--abi needs one of {', '.join(ABIS)}; or set abis = [...] on the case")
+                    continue
+            if len(words) != 1:
+                check.error(key, f"expected one probe name (e.g. 'mount'), got {' '.join(step.argv[1:])!r}")
+                continue
+            for abi in on:
+                known = known_syscalls(abi)
+                if known is not None and words[0] not in known:
+                    near = difflib.get_close_matches(words[0], sorted(known), n=1)
+                    hint = f"did you mean {near[0]!r}?" if near else f"known: {', '.join(sorted(known))}"
+                    check.error(key, f"hardlab-probe has no probe {words[0]!r} on {abi} ({hint}); "
+                                     "a `shell` step can make any other call")  # fmt: skip
+                    break
+
+
+def _check_bound(check: Checker, container: Mapping[str, Any], path: KeyPath, inputs: Mapping[str, Input]) -> None:
+    """Options that name a text input (`pids_limit = "${limit}"`) checked with the input's default, so a bad
+    default is a problem of this file, not an error of the engine at run time."""
+    texts = {n: i.default for n, i in inputs.items() if i.kind == "text" and i.default is not None}
+    named = {k: v for k, v in container.items() if k in CONTAINER_OPTIONS and placeholders(v) & set(texts)}
+    if not named:
+        return
+    for key, value in named.items():
+        sub = Checker(check.file, "", check.base)
+        sub.index = check.index
+        check_container(sub, normal_options({key: substitute(value, texts, keep_unknown=True)}), path)
+        used = ", ".join(repr(n) for n in sorted(placeholders(value) & set(texts)))
+        check.problems += [dataclasses.replace(p, message=f"{p.message} (the default of input {used})")
+                           for p in sub.problems]  # fmt: skip
 
 
 def _rules_for_rows(check: Checker, built: list[Case]) -> list[Case]:
@@ -231,6 +307,7 @@ def _inputs(check: Checker, raw: Any, base_file: Path) -> dict[str, Input]:
         if kind == "options" and default is not None and not isinstance(default, dict):
             check.error((*ipath, "default"), "an options input's default is a table of container options")
         elif kind == "options" and isinstance(default, dict):
+            default = normal_options(default)
             check_container(check, default, (*ipath, "default"))
         elif kind in {"seccomp", "file", "apparmor"} and default is not None:
             if not isinstance(default, str):
@@ -293,7 +370,9 @@ def _case(
     if not isinstance(container, dict):
         check.error((*path, "container"), "must be a table of docker-py run options")
         container = {}
+    container = normal_options(container)
     check_container(check, container, (*path, "container"))
+    _check_bound(check, container, (*path, "container"), inputs)
     use_inputs = check.strings(raw, "use_inputs", path, allow_single=False)
     for name in use_inputs:
         if name not in inputs:

@@ -8,7 +8,7 @@ from typing import Any
 
 from hardlab.spec import caps as capsmod
 from hardlab.spec.checker import Checker
-from hardlab.spec.container import check_container
+from hardlab.spec.container import check_container, normal_options
 from hardlab.spec.facts import FACTS, parse_range
 from hardlab.spec.model import (
     CliStep,
@@ -83,6 +83,7 @@ def parse_control(check: Checker, raw: Any, path: KeyPath, timeout: float) -> Co
     if not isinstance(container, dict):
         check.error((*path, "container"), "must be a table")
         container = {}
+    container = normal_options(container)
     check_container(check, container, (*path, "container"))
     steps = parse_steps(check, raw.get("step"), (*path, "step"), timeout)
     if not steps and not raw.get("step"):

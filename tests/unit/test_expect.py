@@ -160,6 +160,12 @@ def test_errno() -> None:
     assert bad == Check("errno", False, "EPERM", "OK")
     silent = only_check(evaluate(step(errno=("EPERM",)), Observed(1, "Traceback: boom", "")))
     assert not silent.ok and silent.observed == "(no errno in output: Traceback: boom)"
+    # The prober says on stderr why it made no call: that reaches the failure text.
+    unknown = Observed(2, "", "hardlab-probe: unknown syscall 'uname' on x86_64; known: acct ...")
+    said = only_check(evaluate(step(errno=("EPERM",)), unknown))
+    assert said.observed == (
+        "(no errno in output: (empty); stderr: hardlab-probe: unknown syscall 'uname' on x86_64; known: acct ...)"
+    )
 
 
 def test_errno_not() -> None:

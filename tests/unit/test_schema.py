@@ -129,12 +129,12 @@ container = { security_opt = ["seccomp=${profile}"], cap_add = "${caps}", enviro
 use_inputs = ["hardening"]
 
 [[case.step]]
-syscall = "uname"
+syscall = "getpid"
 control = true
 errno = "OK"
 
 [[case.step]]
-syscall = "${syscall} /x"
+syscall = "--abi i386 ${syscall}"
 errno = ["EPERM", "EACCES"]
 timeout = 5
 
@@ -183,12 +183,12 @@ def test_a_valid_file_expands_parametrize_defaults_and_step_kinds(load_scenario,
 
     control, probe = mount.steps
     assert control.control and not probe.control
-    assert control.argv == (spec.PROBE, "uname")
+    assert control.argv == (spec.PROBE, "getpid")
     assert control.timeout == 20.0  # the [defaults] timeout reaches the steps
-    assert probe.argv == (spec.PROBE, "mount", "/x")
+    assert probe.argv == (spec.PROBE, "--abi", "i386", "mount")
     assert probe.timeout == 5.0
     assert probe.expect.errno == ("EPERM", "EACCES")
-    assert swapon.steps[1].argv == (spec.PROBE, "swapon", "/x")
+    assert swapon.steps[1].argv == (spec.PROBE, "--abi", "i386", "swapon")
 
     assert status.image == "lab:busybox"
     assert status.requires == ("privileged", "cgroup-pids")
