@@ -9,7 +9,13 @@ def main(argv: list[str]) -> int:
     """Scenarios, their cases and tags; invalid files are listed with their problems."""
     from hardlab import spec
     roots = [Path(a) for a in argv] or [Path("scenarios")]
-    files = sorted(f for r in roots for f in (r.rglob("*.toml") if r.is_dir() else [r]))
+    # In a folder, the TOML files that are not scenarios (pyproject.toml, a course) are left out, as `hardlab
+    # run` leaves them out; a file named on the command line is always read.
+    found = {f for r in roots if r.is_dir() for f in r.rglob("*.toml") if not spec.not_a_scenario(f)}
+    files = sorted(found | {r for r in roots if not r.is_dir()})
+    if not files:
+        print(f"no scenario files in {', '.join(map(str, roots))}")
+        return 1
     bad = 0
     for file in files:
         try:

@@ -45,7 +45,7 @@ from hardlab.spec.model import (
     Step,
 )
 from hardlab.spec.placeholders import TRUST_PLACEHOLDERS, placeholders, substitute
-from hardlab.spec.scenario import DEFAULT_TIMEOUT, LAB_IMAGE_PREFIX, SCHEMA_VERSION, load
+from hardlab.spec.scenario import DEFAULT_TIMEOUT, LAB_IMAGE_PREFIX, SCHEMA_VERSION, load, not_a_scenario
 from hardlab.spec.seccomp import seccomp_problems, seccomp_text_problems
 from hardlab.spec.steps import PROBE, PROC_STATUS_ARGV
 from hardlab.spec.vocabulary import ERRNO_NAMES, FEATURES, INPUT_KINDS, RUNNERS, USES
@@ -87,6 +87,7 @@ __all__ = [
     "implied_requirements",
     "load",
     "normal_options",
+    "not_a_scenario",
     "parse_range",
     "placeholders",
     "seccomp_problems",

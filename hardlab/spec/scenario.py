@@ -71,6 +71,29 @@ def load(path: str | Path, root: Path | None = None) -> Scenario:
     return scenario
 
 
+SCENARIO_KEYS = {"schema_version", "scenario", "case"}
+OTHER_KINDS = {"course": "a course file", "profile": "a host profile"}  # other hardlab files, by their table
+
+
+def not_a_scenario(path: Path) -> str:
+    """Why a TOML file found in a folder is not a scenario file ('' when it may be one): it reads as TOML
+    and has none of a scenario's keys (pyproject.toml, run options), or it is another hardlab file. A file
+    that does not read at all is a candidate: loading it reports why."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        if too_deep(text) is not None:
+            return ""
+        data = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+        return ""
+    if {"scenario", "case"} & set(data):
+        return ""
+    for key, kind in OTHER_KINDS.items():
+        if isinstance(data.get(key), dict):
+            return kind
+    return "" if SCENARIO_KEYS & set(data) else "no schema_version, [scenario] or [[case]]"
+
+
 def _values_in_range(check: Checker, data: dict[str, Any]) -> bool:
     """TOML integers are 64-bit (Python's parser reads any size) and dotted keys can nest without brackets:
     both are reported here, before anything recurses over the data or hands a number to the engine."""
