@@ -113,8 +113,9 @@ def check_container(check: Checker, opts: Mapping[str, Any], path: KeyPath) -> N
         elif not re.match(r"^(seccomp|apparmor|label|no-new-privileges|systempaths)([=:].*)?$", opt):
             check.error((*path, "security_opt", n), f"unknown security option {opt!r}")
         elif opt.startswith("seccomp=") and opt != "seccomp=unconfined":
-            profile = check.base / opt.split("=", 1)[1]
-            check.problems.extend(seccomp_problems(profile, check.file, (*path, "security_opt", n), check))
+            ref = opt.split("=", 1)[1]
+            where = (*path, "security_opt", n)
+            check.problems.extend(seccomp_problems(check.base / ref, check.file, where, check, ref))
 
 
 Found = list[tuple[KeyPath, str]]  # (key path below the option, message)
@@ -148,8 +149,12 @@ def _size(minimum: int, allow_unlimited: bool = False) -> Any:
                           "(units b, k, m, g)")]  # fmt: skip
         if allow_unlimited and count == -1:
             return []
-        if not minimum <= count <= INT64[1]:
-            return [((), f"{value!r} is out of range ({minimum} bytes to {INT64[1]})")]
+        if count < minimum:
+            least = f"{minimum // 1024**2}m" if minimum >= 1024**2 else f"{minimum} byte{'s' * (minimum != 1)}"
+            unlimited = " (or -1 for unlimited)" if allow_unlimited else ""
+            return [((), f"{value!r} is below the minimum the engine accepts, {least}{unlimited}")]
+        if count > INT64[1]:
+            return [((), f"{value!r} is more than the engine can hold (2^63 - 1 bytes)")]
         return []
 
     return check
@@ -246,8 +251,10 @@ def _sysctls(value: dict[str, Any]) -> Found:
         if isinstance(v, dict):
             leaf, example = next(iter(normal_options({"sysctls": {name: v}})["sysctls"].items()))
             out.append(((name,), f"a sysctl name is one key: quote it, \"{leaf}\" = {example!r}"))
-        elif not isinstance(v, str):
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
             out.append(((name,), f"a sysctl value is a string: write \"{name}\" = {str(v)!r}"))
+        elif not isinstance(v, str):
+            out.append(((name,), f"a sysctl value is a string such as '1', got {v!r}"))
         elif not re.match(r"^[a-z0-9_]+([./][A-Za-z0-9_-]+)+$", name):
             out.append(((name,), f"{name!r} is not a sysctl name (such as 'net.ipv4.ip_forward')"))
     return out

@@ -336,7 +336,8 @@ def _inputs(check: Checker, raw: Any, base_file: Path) -> dict[str, Input]:
             if not isinstance(default, str):
                 check.error((*ipath, "default"), "expected a path (string)")
             elif kind == "seccomp":
-                for problem in seccomp_problems(base_file.parent / default, check.file, (*ipath, "default"), check):
+                found = seccomp_problems(base_file.parent / default, check.file, (*ipath, "default"), check, default)
+                for problem in found:
                     check.problems.append(problem)
             elif not (base_file.parent / default).is_file():
                 check.error((*ipath, "default"), f"file not found: {default} (relative to {base_file.parent})")

@@ -13,8 +13,11 @@ from hardlab.spec.checker import Checker
 from hardlab.spec.tomlpos import KeyPath, format_path
 
 
-def seccomp_problems(profile: Path, file: str, path: KeyPath, check: Checker | None = None) -> list[Problem]:
-    """Problems with a seccomp profile file: missing, not JSON, not a profile. Empty when fine."""
+def seccomp_problems(
+    profile: Path, file: str, path: KeyPath, check: Checker | None = None, shown: str | None = None
+) -> list[Problem]:
+    """Problems with a seccomp profile file: missing, not JSON, not a profile. Empty when fine. `shown` is
+    how the scenario names the profile (the problem already names the scenario file and line)."""
     line = check.line(path) if check else None
     key = format_path(path)
     try:
@@ -23,7 +26,7 @@ def seccomp_problems(profile: Path, file: str, path: KeyPath, check: Checker | N
         return [Problem(file, line, key, f"seccomp profile not found: {profile}")]
     except (OSError, UnicodeDecodeError) as exc:
         return [Problem(file, line, key, f"cannot read seccomp profile {profile}: {exc}")]
-    return [Problem(file, line, key, m) for m in seccomp_text_problems(text, str(profile))]
+    return [Problem(file, line, key, m) for m in seccomp_text_problems(text, shown or str(profile))]
 
 
 def seccomp_text_problems(text: str, name: str) -> list[str]:

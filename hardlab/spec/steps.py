@@ -304,6 +304,10 @@ def _expectation(check: Checker, raw: dict[str, Any], path: KeyPath, kind: str) 
             exit_code = tuple(value)
         else:
             check.error((*path, "exit_code"), f"expected an integer or a non-empty list of integers, got {value!r}")
+        if exit_code and not all(0 <= c <= 255 for c in exit_code):
+            check.error((*path, "exit_code"), f"an exit code is 0 to 255 (a signal shows as 128 + its number), "
+                                              f"got {value!r}")  # fmt: skip
+            exit_code = None
     out: dict[str, Any] = {"exit_code": exit_code}
     for key in ("stdout_contains", "stdout_not_contains", "stderr_contains", "stderr_not_contains", "output_contains"):
         out[key] = check.strings(raw, key, path)
