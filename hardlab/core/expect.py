@@ -65,6 +65,11 @@ def evaluate(step: Step, seen: Observed) -> StepResult:
             add(Check(f"{stream} contains", needle in text, repr(needle), excerpt(text) or "(empty)"))
         for needle in getattr(exp, f"{stream}_not_contains", ()):
             add(Check(f"{stream} does not contain", needle not in text, f"no {needle!r}", excerpt(text) or "(empty)"))
+        equals = getattr(exp, f"{stream}_equals", None)
+        if equals is not None:
+            # Exact, except the trailing newline(s) a command prints and a multi-line TOML string ends with.
+            ok = text.rstrip("\r\n") == equals.rstrip("\r\n")
+            add(Check(f"{stream} equals", ok, repr(equals.rstrip("\r\n")), repr(excerpt(text, EXCERPT * 4))))
         for pattern in getattr(exp, f"{stream}_matches", ()):
             ok = re.search(pattern, text, re.MULTILINE) is not None
             add(Check(f"{stream} matches", ok, f"/{pattern}/", excerpt(text) or "(empty)"))
@@ -91,6 +96,7 @@ def output_lost(result: StepResult) -> bool:
     engine can drop a short-lived exec's output (moby#27289); such a step deserves one more run."""
     seen, exp = result.observed, result.step.expect
     reads_output = any((exp.stdout_contains, exp.stderr_contains, exp.output_contains, exp.stdout_matches,
+                        exp.stdout_equals is not None, exp.stderr_equals is not None,
                         exp.stderr_matches, exp.proc_status, exp.caps, exp.errno, exp.errno_not))  # fmt: skip
     silent = seen.exit_code is not None and not seen.stdout and not seen.stderr and not seen.timed_out
     return not result.ok and silent and reads_output and result.step.kind == "exec"

@@ -119,5 +119,6 @@ def steps_for(steps: tuple[Step, ...], values: Mapping[str, Any]) -> tuple[Step,
     for step in steps:
         texts: dict[str, Any] = {f.name: tuple(fill(list(getattr(step.expect, f.name)))) for f in fields(step.expect)
                                  if f.name.endswith(("_contains", "_matches"))}  # fmt: skip
+        texts |= {f.name: fill(getattr(step.expect, f.name)) for f in fields(step.expect) if f.name.endswith("_equals")}
         out.append(replace(step, argv=tuple(fill(list(step.argv))), expect=replace(step.expect, **texts)))
     return tuple(out)

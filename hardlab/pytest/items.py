@@ -9,7 +9,6 @@ item that errors with every problem, so every other file still runs (no collecti
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,8 @@ def judge(request: pytest.FixtureRequest, hardlab_case_run: CaseResult | InputEr
     if found:
         classification, first_line = found
         item.user_properties.append(("hardlab_class", classification))
-        raise CaseFailure(classification, verdict.describe(item.scenario, result, first_line))
+        # The scenario's remediation is printed once, in the run's hardlab summary, not under every failure.
+        raise CaseFailure(classification, verdict.describe(item.scenario, result, first_line, remediation=False))
 
 
 class ScenarioFile(pytest.File):
@@ -161,4 +161,4 @@ def _raw_tags(path: Path) -> list[str]:
     cases: list[Any] = data["case"] if isinstance(data.get("case"), list) else []
     tables = [t for t in (data.get("scenario"), *cases) if isinstance(t, dict)]
     found = [t for table in tables if isinstance(table.get("tags"), list) for t in table["tags"]]
-    return list(dict.fromkeys(t for t in found if isinstance(t, str) and re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", t)))
+    return list(dict.fromkeys(t for t in found if isinstance(t, str) and spec.TAG.match(t)))

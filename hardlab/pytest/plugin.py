@@ -199,6 +199,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         write("skipped because the host lacks a feature (these are not passes):")
         for reason, count in reasons.most_common():
             write(f"  {count:>3} × {reason}")
+    remedies = summary.remediations()
+    if remedies:
+        write("remediation (once per scenario with a failed case):")
+        for scenario, (text, cases) in remedies.items():
+            write(f"  {scenario} ({', '.join(cases)}): {text}")
     path = config.getoption("hardlab_report")
     if path:
         write(f"summary: {path}")

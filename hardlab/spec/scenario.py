@@ -39,6 +39,8 @@ CASE_SHARED_KEYS = {
 # Syscall ABIs a case's `syscall` steps can be made through (hardlab-probe --abi); x86_64 is the native one.
 ABIS = {"x86_64": None, "i386": "i386-abi", "x32": "x32-abi"}  # abi -> the host feature it needs
 CASE_KEYS = {"id", "title", "step", "control", "parametrize", *CASE_SHARED_KEYS}
+# A tag becomes a pytest marker: `-m` reads letters, digits, _ and - in a name (`-m no-root`).
+TAG = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
 
 
@@ -295,8 +297,9 @@ def _all_steps(case: Case) -> tuple[Step, ...]:
 def _tags(check: Checker, table: Mapping[str, Any], path: KeyPath) -> tuple[str, ...]:
     tags = check.strings(table, "tags", path, allow_single=False)
     for tag in tags:
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", tag):
-            check.error((*path, "tags"), f"tag {tag!r} must be a valid pytest marker name (letters, digits, _)")
+        if not TAG.match(tag):
+            check.error((*path, "tags"), f"tag {tag!r} must be a pytest marker name (letters, digits, _ and -, "
+                                         "not first)")  # fmt: skip
     return tags
 
 

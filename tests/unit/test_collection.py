@@ -73,3 +73,11 @@ def test_the_projects_own_tests_collect_no_toml() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert [line for line in done.stdout.splitlines() if ".toml::" in line] == []
+
+
+def test_a_tag_with_a_dash_is_a_marker_for_dash_m(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\n")
+    tagged = SCENARIO.replace('title = "a user\'s own scenario"', 'title = "t"\ntags = ["no-root"]')
+    pytester.makefile(".toml", **{"mine/tagged": tagged, "mine/other": SCENARIO})
+    result = pytester.runpytest_subprocess("mine", "--hardlab-any-folder", "-m", "no-root", "--collect-only", "-q")
+    assert collected(result) == ["mine/tagged.toml::true-runs"]

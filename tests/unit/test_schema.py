@@ -534,14 +534,15 @@ exit_code = 1
             'cli = ["docker", "ps"]\nuser = "root"\nexit_code = 0',
             "case[0].step[0].user: unknown key (allowed: cap_amb, cap_bnd, cap_eff, cap_inh, cap_prm, cli, client, "
             "content_trust, control, errno, errno_not, exit_code, name, notary, oom_killed, output_contains, "
-            "proc_status, push, scan, stderr_contains, stderr_matches, stderr_not_contains, stdout_contains, "
-            "stdout_matches, stdout_not_contains, timeout)",
+            "proc_status, push, scan, stderr_contains, stderr_equals, stderr_matches, stderr_not_contains, "
+            "stdout_contains, stdout_equals, stdout_matches, stdout_not_contains, timeout)",
         ),
         (
             'cli = ["docker", "ps"]',
             "case[0].step[0]: the step asserts nothing: add one of exit_code, stdout_contains, "
-            "stdout_not_contains, stdout_matches, stderr_contains, stderr_not_contains, stderr_matches, "
-            "output_contains, proc_status, cap_eff, cap_prm, cap_bnd, cap_inh, cap_amb, errno, errno_not, oom_killed",
+            "stdout_not_contains, stdout_matches, stdout_equals, stderr_contains, stderr_not_contains, "
+            "stderr_matches, stderr_equals, output_contains, proc_status, cap_eff, cap_prm, cap_bnd, cap_inh, "
+            "cap_amb, errno, errno_not, oom_killed",
         ),
         (
             'cli = ["docker", "ps"]\noom_killed = true',
