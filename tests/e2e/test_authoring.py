@@ -101,3 +101,38 @@ def test_run_a_file_and_a_folder_outside_the_project(tmp_path: Path) -> None:
     assert sorted(r["nodeid"].split("::")[0].rsplit("/", 1)[-1] for r in summary["results"]) == [
         "again.toml", "mine.toml",
     ]  # fmt: skip
+
+
+TWO_FAILURES = """\
+schema_version = 1
+
+[scenario]
+id = "two-failures"
+title = "Two wrong expectations in one scenario"
+remediation = "Fix the expectation, once."
+
+[[case]]
+id = "${n}"
+parametrize = [{ n = "first" }, { n = "second" }]
+
+[[case.step]]
+exec = ["true"]
+control = true
+exit_code = 0
+
+[[case.step]]
+shell = "echo one; echo two"
+stdout_equals = "one"
+"""
+
+
+def test_the_remediation_is_printed_once_for_a_scenario_with_two_failures(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "two.toml").write_text(TWO_FAILURES)
+    done, summary, _, _ = hardlab_run(tmp_path, str(mine))
+    out = done.stdout + done.stderr
+    assert [r["outcome"] for r in summary["results"]] == ["failed", "failed"]
+    assert out.count("Fix the expectation, once.") == 1
+    assert "  two-failures (first, second): Fix the expectation, once." in out
+    assert "FAIL stdout equals: expected 'one'; observed 'one\\ntwo'" in out
