@@ -4,6 +4,7 @@ the limits applied by default, and the host features options imply."""
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,13 @@ def check_container(check: Checker, opts: Mapping[str, Any], path: KeyPath) -> N
             if check.typed(opts, key, path, kinds, names) is not None and key in _VALUE_CHECKS:
                 for subpath, message in _VALUE_CHECKS[key](opts[key]):
                     check.error((*path, key, *subpath), message)
+    # Only within one table: a course's limits or a case's own mem_limit may still change the other one.
+    memory, swap = opts.get("mem_limit"), opts.get("memswap_limit")
+    if memory is not None and swap is not None and not placeholders([memory, swap]):
+        mem_bytes, swap_bytes = size_bytes(memory), size_bytes(swap)
+        if mem_bytes is not None and swap_bytes is not None and swap_bytes != -1 and swap_bytes < mem_bytes:
+            check.error((*path, "memswap_limit"), f"{swap!r} is less than mem_limit {memory!r}: the engine takes "
+                                                  "memory plus swap, at least the memory limit")  # fmt: skip
     for n, opt in enumerate(opts.get("security_opt", []) if isinstance(opts.get("security_opt"), list) else []):
         if placeholders(opt):
             continue
@@ -112,6 +120,11 @@ def check_container(check: Checker, opts: Mapping[str, Any], path: KeyPath) -> N
             check.error((*path, "security_opt", n), f"expected a string, got {opt!r}")
         elif not re.match(r"^(seccomp|apparmor|label|no-new-privileges|systempaths)([=:].*)?$", opt):
             check.error((*path, "security_opt", n), f"unknown security option {opt!r}")
+        elif opt.startswith("no-new-privileges") and opt[len("no-new-privileges") :] not in ("", "=true", "=false",
+                                                                                              ":true", ":false"):
+            check.error((*path, "security_opt", n), f"{opt!r}: no-new-privileges takes true or false")
+        elif re.match(r"^(seccomp|apparmor|label|systempaths)[=:]?$", opt):
+            check.error((*path, "security_opt", n), f"{opt!r} has no value (e.g. 'apparmor=docker-default')")
         elif opt.startswith("seccomp=") and opt != "seccomp=unconfined":
             ref = opt.split("=", 1)[1]
             where = (*path, "security_opt", n)
@@ -171,7 +184,13 @@ def _strings(what: str, allow_int: bool = False) -> Any:
 
 def _command(value: Any) -> Found:
     if isinstance(value, str):
-        return [] if value.strip() else [((), "must not be empty")]
+        if not value.strip():
+            return [((), "must not be empty")]
+        try:
+            shlex.split(value)  # what docker-py does with a string command
+        except ValueError as exc:
+            return [((), f"docker-py cannot split {value!r} into words ({exc}); write a list of strings")]
+        return []
     if not value:
         return [((), "must not be an empty list (leave the key out for the image's own)")]
     return _strings("a string (one argv word)")(value)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hardlab import config
 from hardlab.errors import Problem
 from hardlab.spec.checker import Checker, ScenarioError, display_path, toml_error_line
 from hardlab.spec.container import CONTAINER_OPTIONS, INT64, check_container, implied_requirements, normal_options
@@ -180,6 +181,30 @@ def _scenario(data: dict[str, Any], path: Path, check: Checker) -> Scenario | No
         cases=tuple(cases),
         line=check.line(("scenario",)),
     )
+
+
+# A Docker image reference (distribution/reference): [host[:port]/]path[:tag][@digest], the path lowercase.
+_REFERENCE = re.compile(
+    r"^(?:(?:[a-zA-Z0-9-]+\.)*[a-zA-Z0-9-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@[a-z0-9]+:[a-f0-9]{32,})?$"
+)
+
+
+def image_problem(image: str) -> str:
+    """Why `image` cannot be run ('' when it can be): a lab image hardlab has no recipe for, or a reference
+    the engine would refuse to parse."""
+    if image.startswith(LAB_IMAGE_PREFIX):
+        name = image[len(LAB_IMAGE_PREFIX) :]
+        folder = config.recipes_dir()
+        known = sorted(p.parent.name for p in folder.glob("*/recipe.sh")) if folder.is_dir() else []
+        if known and name not in known:
+            near = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean 'lab:{near[0]}'?" if near else f"known: {', '.join('lab:' + k for k in known)}"
+            return f"no lab image {image!r} ({hint})"
+        return ""
+    if not _REFERENCE.match(image):
+        return f"{image!r} is not an image reference (e.g. 'debian:12', 'registry:5000/team/app@sha256:...')"
+    return ""
 
 
 def _check_probes(check: Checker, case: Case, path: KeyPath, abis: tuple[str, ...]) -> None:
@@ -392,6 +417,10 @@ def _case(
     if cid and not _ID.match(cid):
         check.error((*path, "id"), f"{cid!r} is not a valid id (letters, digits, . _ + -; no spaces)")
     image = check.text(raw, "image", path) or f"{LAB_IMAGE_PREFIX}busybox"
+    if not placeholders(image):
+        why = image_problem(image)
+        if why:
+            check.error((*path, "image"), why)
     timeout = check.timeout(raw, path, DEFAULT_TIMEOUT)
     container = raw.get("container", {})
     if not isinstance(container, dict):
