@@ -73,6 +73,8 @@ def _value(spec: Input, raw: Any, base: Path, source: str) -> Any:
                 table = tomllib.loads(path.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
                 raise InputError(f"{path}: cannot read run options: {exc}") from None
+            except RecursionError:
+                raise InputError(f"{path}: cannot read run options: it nests too deeply") from None
         problems = option_problems(table)
         if problems:
             raise InputError(f"{source}: " + "; ".join(problems))

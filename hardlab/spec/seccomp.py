@@ -35,6 +35,8 @@ def seccomp_text_problems(text: str, name: str) -> list[str]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         return [f"invalid JSON in seccomp profile {name} at line {exc.lineno} column {exc.colno}: {exc.msg}"]
+    except RecursionError:  # json parses nested arrays recursively: a hostile profile must not overflow the stack
+        return [f"seccomp profile {name} nests too deeply to be a profile"]
     if not isinstance(data, dict):
         return [f"seccomp profile {name} must be a JSON object"]
     return [f"seccomp profile {name}: {where}{message}" for where, message in _profile(data)]
