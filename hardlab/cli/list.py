@@ -20,7 +20,14 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     from hardlab import spec
 
-    files = sorted(f for r in args.paths for f in (r.rglob("*.toml") if r.is_dir() else [r]))
+    roots: list[Path] = args.paths
+    # In a folder, the TOML files that are not scenarios (pyproject.toml, a course) are left out, as `hardlab
+    # run` leaves them out; a file named on the command line is always read.
+    found = {f for r in roots if r.is_dir() for f in r.rglob("*.toml") if not spec.not_a_scenario(f)}
+    files = sorted(found | {r for r in roots if not r.is_dir()})
+    if not files:
+        print(f"no scenario files in {', '.join(map(str, roots))}")
+        return Exit.HARNESS
     listed: list[dict[str, Any]] = []
     invalid: list[dict[str, Any]] = []
     for file in files:
@@ -30,6 +37,13 @@ def main(argv: list[str]) -> int:
             invalid.append({"file": str(file), "problems": str(exc).splitlines()})
             if not args.json:
                 print(f"{file}: INVALID\n  " + str(exc).replace("\n", "\n  "))
+            continue
+        except Exception as exc:  # a loader bug: this file's problem alone, said in a sentence
+            why = (f"hardlab could not read this file ({type(exc).__name__}: {exc}); "
+                   "this is a hardlab bug, please report it with the file")  # fmt: skip
+            invalid.append({"file": str(file), "problems": [why]})
+            if not args.json:
+                print(f"{file}: INVALID\n  {why}")
             continue
         cases = [{"id": c.id, "nodeid": f"{file}::{c.id}", "title": c.title, "line": c.line,
                   "tags": sorted(set(sc.tags) | set(c.tags)), "requires": sorted(set(sc.requires) | set(c.requires))}

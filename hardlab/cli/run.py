@@ -46,6 +46,7 @@ def main(argv: list[str]) -> int:
         f"--alluredir={reports / 'allure-results'}",
         "--clean-alluredir",
         f"--hardlab-report={summary}",
+        "--hardlab-any-folder",  # `hardlab run ~/mine/`: its scenario files, whatever the folders are called
         # This command imported hardlab before pytest could mark its plugin for assertion rewriting; the
         # plugin asserts nothing, so the warning would only be noise.
         "-W", "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning",
@@ -54,6 +55,10 @@ def main(argv: list[str]) -> int:
         *rest,
     ]  # fmt: skip
     code = int(pytest.main(pytest_args))
+    if code == int(pytest.ExitCode.NO_TESTS_COLLECTED):
+        named = [a for a in rest if not a.startswith("-") and Path(a.split("::")[0]).exists()] or ["scenarios"]
+        print(f"hardlab run: no scenario files in {', '.join(named)} (a scenario file is a *.toml with "
+              "schema_version, [scenario] and [[case]]; `hardlab list PATH` shows what hardlab finds)")  # fmt: skip
     data = read_summary(summary)
     if args.sarif and data:
         import hardlab.core.sarif as sarif

@@ -45,6 +45,13 @@ def parse_status(text: str) -> dict[str, str]:
     return fields
 
 
+def no_errno(out: str, err: str) -> str:
+    """What a step printed instead of an errno: its stdout and, when it said something, its stderr (the
+    prober explains there why it made no call)."""
+    said = f"; stderr: {excerpt(err)}" if err.strip() else ""
+    return f"(no errno in output: {excerpt(out) or '(empty)'}{said})"
+
+
 def parse_errno(text: str) -> str | None:
     found = re.search(r"\berrno=([A-Z0-9]+)", text)
     return found.group(1) if found else None
@@ -77,6 +84,11 @@ def evaluate(step: Step, seen: Observed) -> StepResult:
             add(Check(f"{stream} contains", needle in text, repr(needle), excerpt(text) or "(empty)"))
         for needle in getattr(exp, f"{stream}_not_contains", ()):
             add(Check(f"{stream} does not contain", needle not in text, f"no {needle!r}", excerpt(text) or "(empty)"))
+        equals = getattr(exp, f"{stream}_equals", None)
+        if equals is not None:
+            # Exact, except the trailing newline(s) a command prints and a multi-line TOML string ends with.
+            ok = text.rstrip("\r\n") == equals.rstrip("\r\n")
+            add(Check(f"{stream} equals", ok, repr(equals.rstrip("\r\n")), repr(excerpt(text, EXCERPT * 4))))
         for pattern in getattr(exp, f"{stream}_matches", ()):
             ok = matches(pattern, text, f"step {step.name!r} (line {step.line}): {stream}_matches")
             add(Check(f"{stream} matches", ok, f"/{pattern}/", excerpt(text) or "(empty)"))
@@ -88,10 +100,10 @@ def evaluate(step: Step, seen: Observed) -> StepResult:
         add(_cap_check(fname, spec, status))
     code = parse_errno(out) if exp.errno or exp.errno_not else None
     if exp.errno:
-        add(Check("errno", code in exp.errno, " or ".join(exp.errno), code or f"(no errno in output: {excerpt(out)})"))
+        add(Check("errno", code in exp.errno, " or ".join(exp.errno), code or no_errno(out, err)))
     if exp.errno_not:
         ok = code is not None and code not in exp.errno_not
-        add(Check("errno", ok, "not " + " or ".join(exp.errno_not), code or f"(no errno in output: {excerpt(out)})"))
+        add(Check("errno", ok, "not " + " or ".join(exp.errno_not), code or no_errno(out, err)))
     if exp.oom_killed is not None:
         add(Check("OOM killed", seen.oom_killed == exp.oom_killed, str(exp.oom_killed).lower(),
                   str(seen.oom_killed).lower()))  # fmt: skip
@@ -103,6 +115,7 @@ def output_lost(result: StepResult) -> bool:
     engine can drop a short-lived exec's output (moby#27289); such a step deserves one more run."""
     seen, exp = result.observed, result.step.expect
     reads_output = any((exp.stdout_contains, exp.stderr_contains, exp.output_contains, exp.stdout_matches,
+                        exp.stdout_equals is not None, exp.stderr_equals is not None,
                         exp.stderr_matches, exp.proc_status, exp.caps, exp.errno, exp.errno_not))  # fmt: skip
     silent = seen.exit_code is not None and not seen.stdout and not seen.stderr and not seen.timed_out
     return not result.ok and silent and reads_output and result.step.kind == "exec"

@@ -16,6 +16,8 @@ from hardlab.spec import (
     Scenario,
     Step,
     container_problems,
+    normal_options,
+    placeholders,
     seccomp_text_problems,
     substitute,
 )
@@ -71,10 +73,12 @@ def _value(spec: Input, raw: Any, base: Path, source: str) -> Any:
                 table = tomllib.loads(path.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
                 raise InputError(f"{path}: cannot read run options: {exc}") from None
+            except RecursionError:
+                raise InputError(f"{path}: cannot read run options: it nests too deeply") from None
         problems = option_problems(table)
         if problems:
             raise InputError(f"{source}: " + "; ".join(problems))
-        return table
+        return normal_options(table)
     return raw
 
 
@@ -92,9 +96,15 @@ def container_for(case: Case, values: Mapping[str, Any]) -> dict[str, Any]:
         container = substitute(dict(case.container), values)
     except KeyError as exc:
         raise InputError(f"case {case.id}: no value for input ${{{exc.args[0]}}}") from None
+    # An option filled from an input is checked once it has its value, before the engine sees it (the
+    # profiles an input names are checked when it is bound).
+    filled = {k: container[k] for k, v in case.container.items() if placeholders(v) and k != "security_opt"}
+    problems = container_problems(normal_options(filled), Path.cwd()) if filled else []
+    if problems:
+        raise InputError(f"case {case.id}: " + "; ".join(problems))
     for name in case.use_inputs:
         container.update(values[name])
-    return container
+    return normal_options(container)
 
 
 def steps_for(steps: tuple[Step, ...], values: Mapping[str, Any]) -> tuple[Step, ...]:
@@ -111,5 +121,6 @@ def steps_for(steps: tuple[Step, ...], values: Mapping[str, Any]) -> tuple[Step,
     for step in steps:
         texts: dict[str, Any] = {f.name: tuple(fill(list(getattr(step.expect, f.name)))) for f in fields(step.expect)
                                  if f.name.endswith(("_contains", "_matches"))}  # fmt: skip
+        texts |= {f.name: fill(getattr(step.expect, f.name)) for f in fields(step.expect) if f.name.endswith("_equals")}
         out.append(replace(step, argv=tuple(fill(list(step.argv))), expect=replace(step.expect, **texts)))
     return tuple(out)

@@ -49,10 +49,17 @@ def describe(
     return "\n".join(lines)
 
 
+def hanging(first: str, text: str, pad: str) -> str:
+    """`first` + `text` where every further line of `text` is indented by `pad`, so a multi-line observed
+    output stays inside its step instead of breaking the failure's layout."""
+    rest = text.splitlines() or [""]
+    return first + rest[0] + "".join(f"\n{pad}{line}" for line in rest[1:])
+
+
 def _run_lines(run: RunResult, pad: str) -> list[str]:
     out: list[str] = []
     if not run.started and run.start_error:
-        out.append(f"{pad}container failed to start: {run.start_error}")
+        out.append(hanging(f"{pad}container failed to start: ", run.start_error, pad + "  "))
     for sr in run.steps:
         out += _step_lines(sr, pad)
     return out or [f"{pad}(no steps ran)"]
@@ -65,12 +72,14 @@ def _step_lines(sr: StepResult, pad: str) -> list[str]:
     lines = [f"{pad}step {step.name!r}{role}{where}"]
     if step.kind == "exec":
         user = f" as {step.user}" if step.user else ""
-        lines.append(f"{pad}  $ {step.display}{user}")
+        lines.append(hanging(f"{pad}  $ ", f"{step.display}{user}", pad + "    "))
     for note in step.decided:
         lines.append(f"{pad}  engine facts: {note}")
     for check in sr.checks:
         mark = "ok  " if check.ok else "FAIL"
-        lines.append(f"{pad}  {mark} {check.what}: expected {check.expected}; observed {check.observed}")
+        head = f"{pad}  {mark} {check.what}: "
+        text = f"expected {check.expected}; observed {check.observed}"
+        lines.append(hanging(head, text, pad + "       "))
     if sr.observed.note:
         lines.append(f"{pad}  note: {sr.observed.note}")
     if sr.observed.cut:

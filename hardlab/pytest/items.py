@@ -9,7 +9,6 @@ item that errors with every problem, so every other file still runs (no collecti
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,7 +52,8 @@ def judge(request: pytest.FixtureRequest, hardlab_case_run: CaseResult | InputEr
     if found:
         classification, first_line = found
         item.user_properties.append(("hardlab_class", classification))
-        raise CaseFailure(classification, verdict.describe(item.scenario, result, first_line))
+        # The scenario's remediation is printed once, in the run's hardlab summary, not under every failure.
+        raise CaseFailure(classification, verdict.describe(item.scenario, result, first_line, remediation=False))
 
 
 class ScenarioFile(pytest.File):
@@ -62,8 +62,14 @@ class ScenarioFile(pytest.File):
     def collect(self) -> Any:
         try:
             scenario = spec.load(self.path, root=self.config.rootpath)
-        except spec.ScenarioError as exc:
-            invalid = InvalidScenario.from_parent(self, name="invalid-scenario-file", problems=str(exc))
+        except (spec.ScenarioError, Exception) as exc:
+            # Anything else the loader raises is a hardlab bug, but still this file's problem alone: reported
+            # like a bad file (a sentence, no traceback), so every other file still runs.
+            problems = str(exc) if isinstance(exc, spec.ScenarioError) else (
+                f"{spec.display_path(self.path, self.config.rootpath)}: hardlab could not read this file "
+                f"({type(exc).__name__}: {exc}); this is a hardlab bug, please report it with the file"
+            )  # fmt: skip
+            invalid = InvalidScenario.from_parent(self, name="invalid-scenario-file", problems=problems)
             for tag in _raw_tags(self.path):  # so `-m TAG` still shows the broken file
                 self.config.addinivalue_line("markers", f"{tag}: hardlab scenario tag")
                 invalid.add_marker(getattr(pytest.mark, tag))
@@ -164,4 +170,4 @@ def _raw_tags(path: Path) -> list[str]:
     cases: list[Any] = data["case"] if isinstance(data.get("case"), list) else []
     tables = [t for t in (data.get("scenario"), *cases) if isinstance(t, dict)]
     found = [t for table in tables if isinstance(table.get("tags"), list) for t in table["tags"]]
-    return list(dict.fromkeys(t for t in found if isinstance(t, str) and re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", t)))
+    return list(dict.fromkeys(t for t in found if isinstance(t, str) and spec.TAG.match(t)))

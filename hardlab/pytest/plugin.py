@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from hardlab import config as settings
-from hardlab import outcomes
+from hardlab import outcomes, spec
 from hardlab.core import records
 from hardlab.engine import labels
 from hardlab.engine.client import connect, sweep_run
@@ -26,6 +26,8 @@ from hardlab.pytest import fixtures, junit, schedule, trustlab
 from hardlab.pytest.items import CaseFailure, CaseItem, ScenarioFile
 from hardlab.pytest.recorder import Recorder, Summary
 from hardlab.pytest.state import KEY, RunState, harness_text, run_state
+
+NAMED = pytest.StashKey[set[Path]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,6 +49,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run only cases whose scenario references these CIS controls or sections (5.12, 5)")
     group.addoption("--hardlab-skip-cis", action="append", default=[], metavar="ID",
                     help="deselect cases whose scenario references these CIS ids")
+    group.addoption(
+        "--hardlab-any-folder",
+        action="store_true",
+        help="every scenario file under the paths given is collected, whatever the folders are called "
+        "(`hardlab run` sets it); without it only files in a `hardlab_dirs` folder, or named themselves",
+    )
     parser.addini("hardlab_dirs", "folders whose *.toml files are scenarios", type="args", default=["scenarios"])
     parser.addini(
         "hardlab_ignore",
@@ -125,14 +133,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFile | None:
+    """A TOML file is a scenario when the command line names it, when it is in a `hardlab_dirs` folder, or
+    (with --hardlab-any-folder) when it is below a folder the command line names and reads as one: so
+    `hardlab run ~/mine/` works, while a plain `pytest tests` leaves the TOML of the tests alone."""
     if file_path.suffix != ".toml":
         return None
     config = parent.config
     dirs = set(config.getini("hardlab_dirs"))
-    explicit = any(Path(arg.split("::")[0]).resolve() == file_path.resolve() for arg in config.args)
-    if explicit or any(part in dirs for part in file_path.parts[:-1]):
+    named = _named_paths(config)
+    resolved = file_path.resolve()
+    if resolved in named or any(part in dirs for part in file_path.parts[:-1]):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    below = config.getoption("hardlab_any_folder") and any(p in resolved.parents for p in named)
+    # Not pyproject.toml, a course or a host profile that sits beside the scenarios.
+    if below and not spec.not_a_scenario(file_path):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
+
+
+def _named_paths(config: pytest.Config) -> set[Path]:
+    """The paths the command line names (without ::node ids), resolved once per run."""
+    found = config.stash.get(NAMED, None)
+    if found is None:
+        base = config.invocation_params.dir
+        found = {(base / a.split("::")[0]).resolve() for a in config.args}
+        config.stash[NAMED] = found
+    return found
 
 
 @pytest.hookimpl(wrapper=True)
@@ -248,6 +274,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         write("skipped because the host lacks a feature (these are not passes):")
         for reason, count in reasons.most_common():
             write(f"  {count:>3} × {reason}")
+    remedies = summary.remediations()
+    if remedies:
+        write("remediation (once per scenario with a failed case):")
+        for scenario, (text, cases) in remedies.items():
+            write(f"  {scenario} ({', '.join(cases)}): {text}")
     path = config.getoption("hardlab_report")
     if path:
         write(f"summary: {path}")

@@ -45,6 +45,14 @@ class Summary:
         self.started = time.time()
         self.records: dict[str, dict[str, Any]] = {}
 
+    def remediations(self) -> dict[str, tuple[str, list[str]]]:
+        """scenario id -> (its remediation, the cases that failed), for scenarios with a failed case."""
+        out: dict[str, tuple[str, list[str]]] = {}
+        for rec in sorted(self.records.values(), key=lambda r: r["nodeid"]):
+            if rec["outcome"] == "failed" and rec.get("remediation"):
+                out.setdefault(rec["scenario"], (rec["remediation"], []))[1].append(rec["case"])
+        return out
+
     def add(self, report: Any) -> None:
         props = dict(report.user_properties)
         rec = self.records.setdefault(report.nodeid, {"nodeid": report.nodeid, "outcome": "passed", "duration": 0.0})

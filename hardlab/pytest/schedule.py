@@ -78,7 +78,7 @@ def file_lookup(root: Path) -> Lookup:
     def load(path: str) -> spec.Scenario | None:
         try:
             return spec.load(root / path, root=root)
-        except spec.ScenarioError:
+        except Exception:  # a bad file (or a loader bug) is the worker's to report: it collects the file
             return None
 
     def lookup(nodeid: str) -> tuple[spec.Scenario, spec.Case] | None:

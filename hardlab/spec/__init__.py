@@ -25,9 +25,12 @@ from hardlab.spec.container import (
     check_container,
     container_problems,
     implied_requirements,
+    normal_options,
+    size_bytes,
 )
 from hardlab.spec.facts import FACTS, VersionRange, parse_range, version_tuple
 from hardlab.spec.model import (
+    PROC_STATUS_ARGV,
     Case,
     CliStep,
     ControlRun,
@@ -43,9 +46,9 @@ from hardlab.spec.model import (
     Step,
 )
 from hardlab.spec.placeholders import TRUST_PLACEHOLDERS, placeholders, substitute
-from hardlab.spec.scenario import DEFAULT_TIMEOUT, LAB_IMAGE_PREFIX, SCHEMA_VERSION, load
+from hardlab.spec.scenario import DEFAULT_TIMEOUT, LAB_IMAGE_PREFIX, SCHEMA_VERSION, TAG, load, not_a_scenario
 from hardlab.spec.seccomp import seccomp_problems, seccomp_text_problems
-from hardlab.spec.steps import PROBE, PROC_STATUS_ARGV
+from hardlab.spec.steps import PROBE
 from hardlab.spec.vocabulary import ERRNO_NAMES, FEATURES, INPUT_KINDS, RUNNERS, USES
 
 __all__ = [
@@ -61,6 +64,7 @@ __all__ = [
     "PROC_STATUS_ARGV",
     "RUNNERS",
     "SCHEMA_VERSION",
+    "TAG",
     "TRUST_PLACEHOLDERS",
     "USES",
     "Case",
@@ -84,10 +88,13 @@ __all__ = [
     "display_path",
     "implied_requirements",
     "load",
+    "normal_options",
+    "not_a_scenario",
     "parse_range",
     "placeholders",
     "seccomp_problems",
     "seccomp_text_problems",
+    "size_bytes",
     "substitute",
     "toml_error_line",
     "version_tuple",

@@ -44,10 +44,19 @@ class Checker:
         self.problems: list[Problem] = []
 
     def error(self, path: KeyPath, message: str) -> None:
-        self.problems.append(Problem(self.file, line_of(self.index, path), format_path(path), message))
+        self.problems.append(Problem(self.file, self.line(path), format_path(path), message))
 
     def line(self, path: KeyPath) -> int | None:
+        """The line of `path`; for a case key the case does not write itself, the [defaults] line it came from."""
+        if len(path) > 2 and path[0] == "case" and isinstance(path[1], int):
+            own, inherited = self._depth(path), self._depth(("defaults", *path[2:]))
+            if inherited > 1 and inherited - 1 > own - 2:
+                return line_of(self.index, ("defaults", *path[2:]))
         return line_of(self.index, path)
+
+    def _depth(self, path: KeyPath) -> int:
+        """How many parts of `path` the line index knows (the longest ancestor written in the file)."""
+        return next((n for n in range(len(path), 0, -1) if path[:n] in self.index), 0)
 
     def keys(self, table: Mapping[str, Any], path: KeyPath, allowed: set[str] | dict[str, Any]) -> None:
         """An "unknown key" problem for every key of `table` not in `allowed`, with a did-you-mean."""

@@ -26,6 +26,8 @@ class Expectation:
     stderr_not_contains: tuple[str, ...] = ()
     stderr_matches: tuple[str, ...] = ()
     output_contains: tuple[str, ...] = ()
+    stdout_equals: str | None = None  # the whole stream, trailing newlines aside (hardlab.core.expect)
+    stderr_equals: str | None = None
     proc_status: tuple[tuple[str, str], ...] = ()
     caps: tuple[tuple[str, tuple[str, ...]], ...] = ()
     errno: tuple[str, ...] = ()
@@ -117,6 +119,10 @@ class FactRule:
     line: int | None = None
 
 
+# What a step with only proc_status/cap_* expectations runs: PID 1's status plus the kernel's cap width.
+PROC_STATUS_ARGV = ("/bin/sh", "-c", "cat /proc/1/status; echo CapLastCap: $(cat /proc/sys/kernel/cap_last_cap)")
+
+
 @dataclass(frozen=True)
 class Step:
     name: str
@@ -138,6 +144,8 @@ class Step:
             return self.host.display
         if self.kind == "wait":
             return "(wait for the container's main process to exit)"
+        if self.argv == PROC_STATUS_ARGV:
+            return "cat /proc/1/status"  # what it reads (hardlab adds the kernel's cap_last_cap)
         if len(self.argv) == 3 and self.argv[:2] == ("/bin/sh", "-c"):
             return self.argv[2]
         return " ".join(self.argv)

@@ -12,14 +12,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hardlab import config
 from hardlab.errors import Problem
 from hardlab.spec.checker import Checker, ScenarioError, display_path, toml_error_line
-from hardlab.spec.container import check_container, implied_requirements
+from hardlab.spec.container import CONTAINER_OPTIONS, INT64, check_container, implied_requirements, normal_options
 from hardlab.spec.model import Case, Input, Scenario, Step
 from hardlab.spec.placeholders import TRUST_PLACEHOLDERS, placeholders, substitute
+from hardlab.spec.prober import known_syscalls
 from hardlab.spec.seccomp import seccomp_problems
 from hardlab.spec.steps import PROBE, parse_control, parse_steps
-from hardlab.spec.tomlpos import KeyPath, format_path
+from hardlab.spec.tomlpos import MAX_NESTING, KeyPath, format_path, too_deep
 from hardlab.spec.vocabulary import FEATURES, INPUT_KINDS, RUNNERS, USES
 
 if sys.version_info >= (3, 11):
@@ -38,6 +40,8 @@ CASE_SHARED_KEYS = {
 # Syscall ABIs a case's `syscall` steps can be made through (hardlab-probe --abi); x86_64 is the native one.
 ABIS = {"x86_64": None, "i386": "i386-abi", "x32": "x32-abi"}  # abi -> the host feature it needs
 CASE_KEYS = {"id", "title", "step", "control", "parametrize", *CASE_SHARED_KEYS}
+# A tag becomes a pytest marker: `-m` reads letters, digits, _ and - in a name (`-m no-root`).
+TAG = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
 
 
@@ -49,17 +53,67 @@ def load(path: str | Path, root: Path | None = None) -> Scenario:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError([Problem(shown, None, "", f"cannot read the file: {exc}")]) from exc
+    deep = too_deep(text)
+    if deep is not None:
+        raise ScenarioError([Problem(shown, deep, "", f"arrays and tables nest more than {MAX_NESTING} deep here; "
+                                                      "no scenario needs that")])  # fmt: skip
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = toml_error_line(str(exc))
         raise ScenarioError([Problem(shown, line, "", f"invalid TOML: {exc}")]) from exc
+    except RecursionError:  # pragma: no cover - too_deep stops every nesting the parser recurses on
+        raise ScenarioError([Problem(shown, None, "", "the file nests too deeply to read")]) from None
     check = Checker(shown, text, path.parent)
+    if not _values_in_range(check, data):
+        raise ScenarioError(check.problems)
     scenario = _scenario(data, path, check)
     if check.problems:
         raise ScenarioError(check.problems)
     assert scenario is not None
     return scenario
+
+
+SCENARIO_KEYS = {"schema_version", "scenario", "case"}
+OTHER_KINDS = {"course": "a course file", "profile": "a host profile"}  # other hardlab files, by their table
+
+
+def not_a_scenario(path: Path) -> str:
+    """Why a TOML file found in a folder is not a scenario file ('' when it may be one): it reads as TOML
+    and has none of a scenario's keys (pyproject.toml, run options), or it is another hardlab file. A file
+    that does not read at all is a candidate: loading it reports why."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        if too_deep(text) is not None:
+            return ""
+        data = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+        return ""
+    if {"scenario", "case"} & set(data):
+        return ""
+    for key, kind in OTHER_KINDS.items():
+        if isinstance(data.get(key), dict):
+            return kind
+    return "" if SCENARIO_KEYS & set(data) else "no schema_version, [scenario] or [[case]]"
+
+
+def _values_in_range(check: Checker, data: dict[str, Any]) -> bool:
+    """TOML integers are 64-bit (Python's parser reads any size) and dotted keys can nest without brackets:
+    both are reported here, before anything recurses over the data or hands a number to the engine."""
+    todo: list[tuple[KeyPath, Any]] = [((), data)]
+    deep = False
+    while todo:
+        path, value = todo.pop()
+        if isinstance(value, int) and not isinstance(value, bool) and not INT64[0] <= value <= INT64[1]:
+            check.error(path, f"{value} does not fit in a TOML integer (64 bits)")
+        elif isinstance(value, (dict, list)):
+            if len(path) > MAX_NESTING and not deep:
+                check.error(path, f"keys and tables nest more than {MAX_NESTING} deep here; no scenario needs that")
+                deep = True
+                continue
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            todo += [((*path, k), v) for k, v in items]
+    return not check.problems
 
 
 def _scenario(data: dict[str, Any], path: Path, check: Checker) -> Scenario | None:
@@ -111,6 +165,7 @@ def _scenario(data: dict[str, Any], path: Path, check: Checker) -> Scenario | No
             if case.id in seen:
                 check.error((*cpath, "id"), f"duplicate case id {case.id!r} (first at {format_path(seen[case.id])})")
             seen[case.id] = cpath
+            _check_probes(check, case, cpath, abis)
             built.append(case)
         cases += [variant for case in _rules_for_rows(check, built) for variant in _on_abis(case, abis)]
     return Scenario(
@@ -126,6 +181,77 @@ def _scenario(data: dict[str, Any], path: Path, check: Checker) -> Scenario | No
         cases=tuple(cases),
         line=check.line(("scenario",)),
     )
+
+
+# A Docker image reference (distribution/reference): [host[:port]/]path[:tag][@digest], the path lowercase.
+_REFERENCE = re.compile(
+    r"^(?:(?:[a-zA-Z0-9-]+\.)*[a-zA-Z0-9-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@[a-z0-9]+:[a-f0-9]{32,})?$"
+)
+
+
+def image_problem(image: str) -> str:
+    """Why `image` cannot be run ('' when it can be): a lab image hardlab has no recipe for, or a reference
+    the engine would refuse to parse."""
+    if image.startswith(LAB_IMAGE_PREFIX):
+        name = image[len(LAB_IMAGE_PREFIX) :]
+        folder = config.recipes_dir()
+        known = sorted(p.parent.name for p in folder.glob("*/recipe.sh")) if folder.is_dir() else []
+        if known and name not in known:
+            near = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean 'lab:{near[0]}'?" if near else f"known: {', '.join('lab:' + k for k in known)}"
+            return f"no lab image {image!r} ({hint})"
+        return ""
+    if not _REFERENCE.match(image):
+        return f"{image!r} is not an image reference (e.g. 'debian:12', 'registry:5000/team/app@sha256:...')"
+    return ""
+
+
+def _check_probes(check: Checker, case: Case, path: KeyPath, abis: tuple[str, ...]) -> None:
+    """Every `syscall = "NAME"` step names a probe hardlab-probe knows on each ABI the case runs it through;
+    otherwise the prober exits 2 ("unknown syscall") and the case would fail as if the engine had."""
+    groups = [(("step",), case.steps), (("control", "step"), case.control.steps if case.control else ())]
+    for where, steps in groups:
+        for n, step in enumerate(steps):
+            if step.argv[:1] != (PROBE,) or placeholders(list(step.argv)):
+                continue
+            key: KeyPath = (*path, *where, n, "syscall")
+            words = list(step.argv[1:])
+            on = abis
+            if "--abi" in words:
+                at = words.index("--abi")
+                on = tuple(words[at + 1 : at + 2])
+                del words[at : at + 2]
+                if not on or on[0] not in ABIS:
+                    check.error(key, f"--abi needs one of {', '.join(ABIS)}; or set abis = [...] on the case")
+                    continue
+            if len(words) != 1:
+                check.error(key, f"expected one probe name (e.g. 'mount'), got {' '.join(step.argv[1:])!r}")
+                continue
+            for abi in on:
+                known = known_syscalls(abi)
+                if known is not None and words[0] not in known:
+                    near = difflib.get_close_matches(words[0], sorted(known), n=1)
+                    hint = f"did you mean {near[0]!r}?" if near else f"known: {', '.join(sorted(known))}"
+                    check.error(key, f"hardlab-probe has no probe {words[0]!r} on {abi} ({hint}); "
+                                     "a `shell` step can make any other call")  # fmt: skip
+                    break
+
+
+def _check_bound(check: Checker, container: Mapping[str, Any], path: KeyPath, inputs: Mapping[str, Input]) -> None:
+    """Options that name a text input (`pids_limit = "${limit}"`) checked with the input's default, so a bad
+    default is a problem of this file, not an error of the engine at run time."""
+    texts = {n: i.default for n, i in inputs.items() if i.kind == "text" and i.default is not None}
+    named = {k: v for k, v in container.items() if k in CONTAINER_OPTIONS and placeholders(v) & set(texts)}
+    if not named:
+        return
+    for key, value in named.items():
+        sub = Checker(check.file, "", check.base)
+        sub.index = check.index
+        check_container(sub, normal_options({key: substitute(value, texts, keep_unknown=True)}), path)
+        used = ", ".join(repr(n) for n in sorted(placeholders(value) & set(texts)))
+        check.problems += [dataclasses.replace(p, message=f"{p.message} (the default of input {used})")
+                           for p in sub.problems]  # fmt: skip
 
 
 def _rules_for_rows(check: Checker, built: list[Case]) -> list[Case]:
@@ -196,8 +322,9 @@ def _all_steps(case: Case) -> tuple[Step, ...]:
 def _tags(check: Checker, table: Mapping[str, Any], path: KeyPath) -> tuple[str, ...]:
     tags = check.strings(table, "tags", path, allow_single=False)
     for tag in tags:
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", tag):
-            check.error((*path, "tags"), f"tag {tag!r} must be a valid pytest marker name (letters, digits, _)")
+        if not TAG.match(tag):
+            check.error((*path, "tags"), f"tag {tag!r} must be a pytest marker name (letters, digits, _ and -, "
+                                         "not first)")  # fmt: skip
     return tags
 
 
@@ -231,12 +358,14 @@ def _inputs(check: Checker, raw: Any, base_file: Path) -> dict[str, Input]:
         if kind == "options" and default is not None and not isinstance(default, dict):
             check.error((*ipath, "default"), "an options input's default is a table of container options")
         elif kind == "options" and isinstance(default, dict):
+            default = normal_options(default)
             check_container(check, default, (*ipath, "default"))
         elif kind in {"seccomp", "file", "apparmor"} and default is not None:
             if not isinstance(default, str):
                 check.error((*ipath, "default"), "expected a path (string)")
             elif kind == "seccomp":
-                for problem in seccomp_problems(base_file.parent / default, check.file, (*ipath, "default"), check):
+                found = seccomp_problems(base_file.parent / default, check.file, (*ipath, "default"), check, default)
+                for problem in found:
                     check.problems.append(problem)
             elif not (base_file.parent / default).is_file():
                 check.error((*ipath, "default"), f"file not found: {default} (relative to {base_file.parent})")
@@ -288,12 +417,18 @@ def _case(
     if cid and not _ID.match(cid):
         check.error((*path, "id"), f"{cid!r} is not a valid id (letters, digits, . _ + -; no spaces)")
     image = check.text(raw, "image", path) or f"{LAB_IMAGE_PREFIX}busybox"
+    if not placeholders(image):
+        why = image_problem(image)
+        if why:
+            check.error((*path, "image"), why)
     timeout = check.timeout(raw, path, DEFAULT_TIMEOUT)
     container = raw.get("container", {})
     if not isinstance(container, dict):
         check.error((*path, "container"), "must be a table of docker-py run options")
         container = {}
+    container = normal_options(container)
     check_container(check, container, (*path, "container"))
+    _check_bound(check, container, (*path, "container"), inputs)
     use_inputs = check.strings(raw, "use_inputs", path, allow_single=False)
     for name in use_inputs:
         if name not in inputs:

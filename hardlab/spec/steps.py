@@ -8,9 +8,10 @@ from typing import Any
 
 from hardlab.spec import caps as capsmod
 from hardlab.spec.checker import Checker
-from hardlab.spec.container import check_container
+from hardlab.spec.container import check_container, normal_options
 from hardlab.spec.facts import FACTS, parse_range
 from hardlab.spec.model import (
+    PROC_STATUS_ARGV,
     CliStep,
     ControlRun,
     Expectation,
@@ -31,8 +32,8 @@ STEP_COMMAND_KEYS = ("exec", "shell", "syscall", "wait")
 HOST_COMMAND_KEYS = ("cli", "push", "notary", "scan")
 HOST_STEP_OPTIONS = ("content_trust", "client")
 STEP_EXPECT_KEYS = (
-    "exit_code", "stdout_contains", "stdout_not_contains", "stdout_matches", "stderr_contains",
-    "stderr_not_contains", "stderr_matches", "output_contains", "proc_status", "cap_eff", "cap_prm",
+    "exit_code", "stdout_contains", "stdout_not_contains", "stdout_matches", "stdout_equals", "stderr_contains",
+    "stderr_not_contains", "stderr_matches", "stderr_equals", "output_contains", "proc_status", "cap_eff", "cap_prm",
     "cap_bnd", "cap_inh", "cap_amb", "errno", "errno_not", "oom_killed",
 )  # fmt: skip
 STEP_KEYS = {"name", "user", "timeout", "control", "skip_when", "when", *STEP_COMMAND_KEYS, *STEP_EXPECT_KEYS}
@@ -50,8 +51,6 @@ SCAN_KEYS: dict[str, tuple[type, ...]] = {
 
 # The prober baked into lab:tools (labs/images/tools/hardlab-probe).
 PROBE = "/usr/local/bin/hardlab-probe"
-# What a step with only proc_status/cap_* expectations runs: PID 1's status plus the kernel's cap width.
-PROC_STATUS_ARGV = ("/bin/sh", "-c", "cat /proc/1/status; echo CapLastCap: $(cat /proc/sys/kernel/cap_last_cap)")
 
 
 def parse_steps(check: Checker, raw: Any, path: KeyPath, timeout: float, host: bool = False) -> tuple[Step, ...]:
@@ -83,6 +82,7 @@ def parse_control(check: Checker, raw: Any, path: KeyPath, timeout: float) -> Co
     if not isinstance(container, dict):
         check.error((*path, "container"), "must be a table")
         container = {}
+    container = normal_options(container)
     check_container(check, container, (*path, "container"))
     steps = parse_steps(check, raw.get("step"), (*path, "step"), timeout)
     if not steps and not raw.get("step"):
@@ -303,6 +303,10 @@ def _expectation(check: Checker, raw: dict[str, Any], path: KeyPath, kind: str) 
             exit_code = tuple(value)
         else:
             check.error((*path, "exit_code"), f"expected an integer or a non-empty list of integers, got {value!r}")
+        if exit_code and not all(0 <= c <= 255 for c in exit_code):
+            check.error((*path, "exit_code"), f"an exit code is 0 to 255 (a signal shows as 128 + its number), "
+                                              f"got {value!r}")  # fmt: skip
+            exit_code = None
     out: dict[str, Any] = {"exit_code": exit_code}
     for key in ("stdout_contains", "stdout_not_contains", "stderr_contains", "stderr_not_contains", "output_contains"):
         out[key] = check.strings(raw, key, path)
@@ -314,6 +318,8 @@ def _expectation(check: Checker, raw: dict[str, Any], path: KeyPath, kind: str) 
             except re.error as exc:
                 check.error((*path, key), f"invalid regular expression {pattern!r}: {exc}")
         out[key] = patterns
+    for key in ("stdout_equals", "stderr_equals"):
+        out[key] = check.typed(raw, key, path, (str,), "a string (the whole output)")
     status = raw.get("proc_status", {})
     if not isinstance(status, dict) or not all(isinstance(v, (str, int)) for v in status.values()):
         check.error((*path, "proc_status"), "expected a table of field = value, e.g. { Seccomp = '2' }")

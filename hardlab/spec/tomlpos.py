@@ -81,13 +81,15 @@ def line_index(text: str) -> dict[KeyPath, int]:
 
 
 def line_of(index: dict[KeyPath, int], path: KeyPath) -> int | None:
-    """The line of `path`, or of its nearest ancestor that has one."""
+    """The line of `path`, or of its nearest ancestor that has one, or (a table only dotted keys made)
+    the first line of a key below it."""
     probe = tuple(path)
     while probe:
         if probe in index:
             return index[probe]
         probe = probe[:-1]
-    return None
+    below = [line for key, line in index.items() if key[: len(path)] == tuple(path)] if path else []
+    return min(below) if below else None
 
 
 def format_path(path: KeyPath) -> str:
@@ -96,3 +98,43 @@ def format_path(path: KeyPath) -> str:
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+# Deeper than any scenario needs, far below what makes the parser (or a deepcopy) overflow Python's stack.
+MAX_NESTING = 32
+
+
+def too_deep(text: str, limit: int = MAX_NESTING) -> int | None:
+    """The first line where arrays and inline tables nest deeper than `limit`, or None.
+
+    `tomllib` parses nested values recursively: a hostile file of a few thousand `[` overflows the stack.
+    This scan (strings and comments skipped) runs before the parser, so such a file is one sentence."""
+    depth, line, pos, size = 0, 1, 0, len(text)
+    while pos < size:
+        char = text[pos]
+        if char == "\n":
+            line += 1
+        elif char == "#":
+            end = text.find("\n", pos)
+            pos = size if end == -1 else end
+            continue
+        elif char in "\"'":
+            quote = text[pos : pos + 3] if text[pos : pos + 3] in ('"""', "'''") else char
+            end = pos + len(quote)
+            while end < size and not text.startswith(quote, end):
+                if text[end] == "\n" and len(quote) == 1:
+                    break  # an unterminated one-line string: the parser reports it
+                end += 2 if text[end] == "\\" and char == '"' else 1
+            for _ in range(2 if len(quote) == 3 else 0):  # '""""' ends with a quote inside the string
+                end += 1 if text[end + 3 : end + 4] == char else 0
+            line += text.count("\n", pos, end)
+            pos = end + (len(quote) if text.startswith(quote, end) else 0)
+            continue
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return line
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+        pos += 1
+    return None

@@ -153,6 +153,15 @@ def test_parse_errno() -> None:
     assert parse_errno("") is None
 
 
+def test_stdout_equals_is_the_whole_stream_but_its_trailing_newlines() -> None:
+    ok = only_check(evaluate(step(stdout_equals="uid=0(root)\n"), Observed(0, "uid=0(root)\n\n", "")))
+    assert ok == Check("stdout equals", True, "'uid=0(root)'", "'uid=0(root)'")
+    more = only_check(evaluate(step(stdout_equals="1"), Observed(0, "12\n", "")))
+    assert not more.ok and more.observed == "'12'"
+    lead = only_check(evaluate(step(stderr_equals="x"), Observed(0, "", " x")))
+    assert not lead.ok  # leading whitespace counts
+
+
 def test_errno() -> None:
     ok = only_check(evaluate(step(errno=("EPERM", "EACCES")), Observed(0, "ret=-1 errno=EACCES\n", "")))
     assert ok == Check("errno", True, "EPERM or EACCES", "EACCES")
@@ -160,6 +169,12 @@ def test_errno() -> None:
     assert bad == Check("errno", False, "EPERM", "OK")
     silent = only_check(evaluate(step(errno=("EPERM",)), Observed(1, "Traceback: boom", "")))
     assert not silent.ok and silent.observed == "(no errno in output: Traceback: boom)"
+    # The prober says on stderr why it made no call: that reaches the failure text.
+    unknown = Observed(2, "", "hardlab-probe: unknown syscall 'uname' on x86_64; known: acct ...")
+    said = only_check(evaluate(step(errno=("EPERM",)), unknown))
+    assert said.observed == (
+        "(no errno in output: (empty); stderr: hardlab-probe: unknown syscall 'uname' on x86_64; known: acct ...)"
+    )
 
 
 def test_errno_not() -> None:

@@ -275,3 +275,28 @@ def test_summary_classifies_outcomes(tmp_path) -> None:
     data = json.loads((tmp_path / "summary.json").read_text())
     assert data["run_id"] == "run-1" and data["totals"]["failed"] == 1
     assert [r["nodeid"] for r in data["results"]] == sorted(records)
+
+
+def test_multi_line_observed_output_stays_indented_under_its_step(scenario: spec.Scenario) -> None:
+    case = scenario.cases[0]
+    assert case.control is not None
+    noisy = Observed(255, "", "mount: /mnt: permission denied\nline two\n  line three\n")
+    result = case_result(case, run(case.steps, [MOUNTED, noisy]), run(case.control.steps, [MOUNTED]))
+    lines = report.describe(scenario, result, "FAILED: x").splitlines()
+    first = "    FAIL stderr contains: expected 'Operation not permitted'; observed mount: /mnt: permission denied"
+    at = lines.index(first)
+    assert lines[at + 1 : at + 3] == ["         line two", "           line three"]  # under the check's name
+
+
+def test_the_remediation_is_left_out_when_asked_and_summarised_once_per_scenario() -> None:
+    summary = Summary("r")
+    for case, outcome in (("a", "failed"), ("b", "failed"), ("c", "passed")):
+        summary.records[f"x.toml::{case}"] = {"nodeid": f"x.toml::{case}", "outcome": outcome, "scenario": "x",
+                                              "case": case, "remediation": "Drop it."}  # fmt: skip
+    assert summary.remediations() == {"x": ("Drop it.", ["a", "b"])}
+
+
+def test_a_proc_status_step_shows_what_it_reads() -> None:
+    argv = spec.PROC_STATUS_ARGV
+    step = spec.Step("read /proc/1/status", "exec", argv, None, 1.0, False, spec.Expectation(), None, 1)
+    assert step.display == "cat /proc/1/status"
