@@ -11,10 +11,15 @@ import signal
 import sys
 import uuid
 
+from hardlab.errors import BadInput
 from hardlab.vm import plan as vm_plan
 from hardlab.vm.machine import Vm, VmError
 
 USAGE = """usage: hardlab vm up | run [PYTEST ARGS...] | exec CMD... | doctor | down | status [--json]
+       hardlab vm --suite SUITE ACTION ...
+  --suite the guest's Debian suite: bookworm (default; Docker 20.10, runc) or trixie (Docker 26.1, runc
+          default, crun registered as `--runtime crun`). Each suite has its own cached disk, its own VM and
+          its own reports (reports/vm, reports/vm-trixie). Default: HARDLAB_DEBIAN_SUITE, else bookworm.
   up      build (once, cached) and boot the lab VM; wait until its Docker Engine answers
   run     run the scenario suite inside the VM (default: scenarios/); reports go to reports/vm/.
           Boots the VM first (and stops it after) unless it is already up.
@@ -31,12 +36,13 @@ def run_pack(vm: Vm, pytest_args: list[str]) -> int:
     try:
         started_here = vm.up()
         with vm.phase("pack run"):
-            code = vm.job(vm_plan.guest_job(pytest_args, run_id))
+            code = vm.job(vm_plan.guest_job(pytest_args, run_id, vm.suite))
     finally:
         if started_here:
             vm.down()
     write_origin(vm)
-    vm.say(f"reports in {vm_plan.GUEST_REPORTS}/ (ran in the VM); {vm_plan.format_timings(vm.timings)}")
+    shown = vm.reports.relative_to(vm.repo) if vm.reports.is_relative_to(vm.repo) else vm.reports
+    vm.say(f"reports in {shown}/ (ran in the Debian {vm.suite} VM); {vm_plan.format_timings(vm.timings)}")
     return code
 
 
@@ -45,7 +51,7 @@ def exec_command(vm: Vm, argv: list[str]) -> int:
     started_here = False
     try:
         started_here = vm.up()
-        return vm.job(vm_plan.guest_command(argv, uuid.uuid4().hex[:8]))
+        return vm.job(vm_plan.guest_command(argv, uuid.uuid4().hex[:8], vm.suite))
     finally:
         if started_here:
             vm.down()
@@ -57,7 +63,7 @@ def write_origin(vm: Vm) -> None:
     accel = vm.state / "accel"  # kept after `down`: which accelerator the run used
     host: dict[str, object] = {"hostname": platform.node(), "kernel": platform.release(),
             "accel": accel.read_text().strip() if accel.is_file() else None}  # fmt: skip
-    record = vm_plan.origin(guest, host, vm.timings)
+    record = vm_plan.origin(guest, host, vm.timings, vm.suite)
     (vm.reports / "origin.json").write_text(json.dumps(record, indent=2) + "\n")
     summary = vm.reports / "summary.json"
     if summary.is_file():
@@ -65,19 +71,35 @@ def write_origin(vm: Vm) -> None:
         summary.write_text(json.dumps(marked, indent=2) + "\n")
     junit = vm.reports / "junit.xml"
     if junit.is_file():
-        junit.write_text(vm_plan.mark_junit(junit.read_text(), "vm"))
+        junit.write_text(vm_plan.mark_junit(junit.read_text(), vm.label))
 
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def split_suite(argv: list[str]) -> tuple[str | None, list[str]]:
+    """`--suite NAME` / `--suite=NAME` before the action; what follows the action is the action's own."""
+    if argv and argv[0].startswith("--suite="):
+        return argv[0].split("=", 1)[1], argv[1:]
+    if argv and argv[0] == "--suite":
+        if len(argv) < 2:
+            raise BadInput("--suite: give a Debian suite (" + ", ".join(vm_plan.SUITES) + ")")
+        return argv[1], argv[2:]
+    return None, argv
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] in {"-h", "--help", "help"}:
-        print(USAGE)
-        return 0 if argv else 2
+    try:
+        suite, argv = split_suite(argv)
+        if not argv or argv[0] in {"-h", "--help", "help"}:
+            print(USAGE)
+            return 0 if argv else 2
+        vm = Vm(suite=suite)
+    except BadInput as exc:
+        print(f"hardlab vm: {exc}", file=sys.stderr)
+        return 2
     action, rest = argv[0], argv[1:]
-    vm = Vm()
     if action in {"up", "run", "exec", "doctor"}:
         # SIGTERM (CI cancelling a job) takes the same path as Ctrl-C: the finally blocks reap qemu.
         signal.signal(signal.SIGTERM, _interrupt)
