@@ -34,6 +34,7 @@ SHARES = ("hardlab", "spool", "hostcache", "pydeps")
 GUEST_REPO = "/hardlab"
 GUEST_REPORTS = "reports/vm"  # the default suite's; another suite's results go to reports/vm-SUITE
 DEFAULT_SUITE = "bookworm"
+PASSED_TO_GUEST = ("HARDLAB_PREFETCH",)  # settings a guest job inherits from the host's environment
 # Build products named before suites had names of their own (disk-HASH): stale once a suite's is built.
 LEGACY_NAME = re.compile(r"^(disk|rootfs|docker-data)-[0-9a-f]{12}(\.partial|\.img|\.\w+\.log)?$")
 # The Debian suites the lab VM has been built and booted with (README): another name is refused up front,
@@ -182,6 +183,8 @@ def guest_env(run_id: str, env: dict[str, str] | None = None, reports: str = GUE
         "HARDLAB_ORIGIN": "vm",
         "HARDLAB_REPORTS": f"{GUEST_REPO}/{reports}",
         "HARDLAB_VM_RUN": run_id,
+        # How many cases run at once is the host user's to choose: a TCG guest on a loaded host may need 1.
+        **{key: value for key in PASSED_TO_GUEST if (value := config.env(key))},
         **(env or {}),
     }
 

@@ -278,3 +278,10 @@ def test_a_suite_the_vm_does_not_know_is_refused_before_anything_runs(capsys: py
     assert vm_cli.main(["--suite", "sid", "up"]) == 2
     assert "not 'sid'" in capsys.readouterr().err
     assert vm_cli.main(["--suite"]) == 2
+
+
+def test_the_hosts_prefetch_setting_reaches_the_guest(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARDLAB_PREFETCH", "0")
+    assert "export HARDLAB_PREFETCH=0" in vm_plan.guest_job([], "r", "trixie")
+    monkeypatch.delenv("HARDLAB_PREFETCH")
+    assert "HARDLAB_PREFETCH" not in vm_plan.guest_job([], "r")
