@@ -8,7 +8,7 @@ N      ?= 2
 
 run: setup engine images
 	$(BIN)/hardlab run -n $(N)
-	$(if $(filter 1,$(VM)),$(BIN)/hardlab vm run $(VM_ARGS))
+	$(if $(filter 1,$(VM)),$(VM_CLI) run $(VM_ARGS))
 
 # One self-contained HTML page per run (reports/report.html from reports/summary.json; RESULTS=... for others).
 RESULTS ?=
@@ -20,15 +20,18 @@ test: setup engine images
 	$(BIN)/python -m pytest tests -n $(N) --ignore=tests/e2e/test_vm.py
 
 # The AppArmor and --privileged packs in a disposable Debian VM (make run VM=1 adds this to the main job).
+# VM_SUITE=trixie picks the Debian 13 guest (Docker 26.1, crun registered); default bookworm.
 VM_ARGS ?= scenarios/apparmor scenarios/privileged
+VM_SUITE ?=
+VM_CLI = $(BIN)/hardlab vm $(if $(VM_SUITE),--suite $(VM_SUITE))
 vm-up: setup
-	$(BIN)/hardlab vm up
+	$(VM_CLI) up
 
 vm-run: setup
-	$(BIN)/hardlab vm run $(VM_ARGS)
+	$(VM_CLI) run $(VM_ARGS)
 
 vm-down: setup
-	$(BIN)/hardlab vm down
+	$(VM_CLI) down
 
 test-vm: setup
 	$(BIN)/python -m pytest tests/e2e/test_vm.py -p no:cacheprovider -rs

@@ -13,11 +13,16 @@ import sys
 import uuid
 
 from hardlab.cli.args import new_parser
+from hardlab.errors import BadInput
 from hardlab.outcomes import Exit, run_exit
 from hardlab.vm import plan as vm_plan
 from hardlab.vm.machine import Vm, VmError
 
 USAGE = """hardlab vm up | run [PYTEST ARGS...] | exec CMD... | doctor | down | status [--json]
+       hardlab vm --suite SUITE ACTION ...
+  --suite the guest's Debian suite: bookworm (default; Docker 20.10, runc) or trixie (Docker 26.1, runc
+          default, crun registered as `--runtime crun`). Each suite has its own cached disk, its own VM and
+          its own reports (reports/vm, reports/vm-trixie). Default: HARDLAB_DEBIAN_SUITE, else bookworm.
   up      build (once, cached) and boot the lab VM; wait until its Docker Engine answers
   run     run the scenario suite inside the VM (default: scenarios/); reports go to reports/vm/.
           Boots the VM first (and stops it after) unless it is already up.
@@ -34,12 +39,13 @@ def run_pack(vm: Vm, pytest_args: list[str]) -> int:
     try:
         started_here = vm.up()
         with vm.phase("pack run"):
-            code = vm.job(vm_plan.guest_job(pytest_args, run_id, vm.accel_in_use()))
+            code = vm.job(vm_plan.guest_job(pytest_args, run_id, vm.suite, vm.accel_in_use()))
     finally:
         if started_here:
             vm.down()
     write_origin(vm)
-    vm.say(f"reports in {vm_plan.GUEST_REPORTS}/ (ran in the VM); {vm_plan.format_timings(vm.timings)}")
+    shown = vm.reports.relative_to(vm.repo) if vm.reports.is_relative_to(vm.repo) else vm.reports
+    vm.say(f"reports in {shown}/ (ran in the Debian {vm.suite} VM); {vm_plan.format_timings(vm.timings)}")
     results = vm_plan.read_json(vm.reports / "summary.json").get("results")
     return int(run_exit(code, results if isinstance(results, list) else []))
 
@@ -49,7 +55,7 @@ def exec_command(vm: Vm, argv: list[str]) -> int:
     started_here = False
     try:
         started_here = vm.up()
-        return vm.job(vm_plan.guest_command(argv, uuid.uuid4().hex[:8]))
+        return vm.job(vm_plan.guest_command(argv, uuid.uuid4().hex[:8], vm.suite))
     finally:
         if started_here:
             vm.down()
@@ -61,7 +67,7 @@ def write_origin(vm: Vm) -> None:
     accel = vm.state / "accel"  # kept after `down`: which accelerator the run used
     host: dict[str, object] = {"hostname": platform.node(), "kernel": platform.release(),
             "accel": accel.read_text().strip() if accel.is_file() else None}  # fmt: skip
-    record = vm_plan.origin(guest, host, vm.timings)
+    record = vm_plan.origin(guest, host, vm.timings, vm.suite)
     (vm.reports / "origin.json").write_text(json.dumps(record, indent=2) + "\n")
     summary = vm.reports / "summary.json"
     if summary.is_file():
@@ -69,7 +75,7 @@ def write_origin(vm: Vm) -> None:
         summary.write_text(json.dumps(marked, indent=2) + "\n")
     junit = vm.reports / "junit.xml"
     if junit.is_file():
-        junit.write_text(vm_plan.mark_junit(junit.read_text(), "vm"))
+        junit.write_text(vm_plan.mark_junit(junit.read_text(), vm.label))
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -79,6 +85,7 @@ def _interrupt(signum: int, frame: object) -> None:
 def parser() -> argparse.ArgumentParser:
     p = new_parser("hardlab vm", "The disposable lab VM (AppArmor kernel, --privileged works).", usage=USAGE,
                    epilog="run's exit code is the guest run's, in the same table (0 held, 1 findings, 2 harness).")
+    p.add_argument("--suite", help="the guest's Debian suite: bookworm (default) or trixie")
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     sub.add_parser("up", help="build (once, cached) and boot the lab VM; wait until its engine answers")
     for name, help_ in (("run", "run the scenario suite in the VM (pytest args pass through); reports in reports/vm/"),
@@ -102,7 +109,11 @@ def main(argv: list[str]) -> int:
     action = args.action
     # run, exec and doctor pass everything after the action through, in order (pytest's -m, doctor's --json)
     rest = argv[argv.index(action) + 1:] if hasattr(args, "rest") else []
-    vm = Vm()
+    try:
+        vm = Vm(suite=args.suite)
+    except BadInput as exc:
+        print(f"hardlab vm: {exc}", file=sys.stderr)
+        return Exit.HARNESS
     if action in {"up", "run", "exec", "doctor"}:
         # SIGTERM (CI cancelling a job) takes the same path as Ctrl-C: the finally blocks reap qemu.
         signal.signal(signal.SIGTERM, _interrupt)

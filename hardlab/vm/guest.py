@@ -23,8 +23,12 @@ def facts() -> dict[str, object]:
         ["docker", "info", "--format", "{{json .}}"], capture_output=True, text=True, timeout=60, check=False
     )
     info = json.loads(docker.stdout) if docker.returncode == 0 and docker.stdout.strip() else {}
+    release = dict(
+        line.split("=", 1) for line in (_read("/etc/os-release") or "").splitlines() if "=" in line
+    )
     return {
         "hostname": platform.node(),
+        "os": release.get("PRETTY_NAME", "").strip('"') or None,
         "kernel": platform.release(),
         "cmdline": _read("/proc/cmdline"),
         "lsm": _read("/sys/kernel/security/lsm"),
@@ -32,5 +36,7 @@ def facts() -> dict[str, object]:
         "engine_version": info.get("ServerVersion"),
         "security_options": info.get("SecurityOptions"),
         "cgroup_version": info.get("CgroupVersion"),
+        "runtimes": sorted(info.get("Runtimes") or {}),
+        "default_runtime": info.get("DefaultRuntime"),
         "python": platform.python_version(),
     }

@@ -1,9 +1,11 @@
 """The lab VM: a disposable Debian VM with AppArmor, for what this host cannot run (`hardlab vm`).
 
-The disk is built once from Debian's packages (hardlab/data/vm/build.sh) and cached, keyed by a hash of the
-recipe; every boot is pristine (qemu's snapshot=on). The guest's PID 1 (hardlab/data/vm/guest-init) starts
-dockerd and runs jobs the host drops into a 9p spool; the project itself is shared by 9p, so reports land in
-reports/vm/. qemu is tracked by a PID file and reaped on `down`, on failure and on Ctrl-C.
+The disk is built once from Debian's packages (hardlab/data/vm/build.sh) of one suite (bookworm by default,
+or trixie: `hardlab vm --suite trixie`) and cached, keyed by a hash of the recipe and the suite; each suite
+keeps its own disk, data disk, state folder and reports (reports/vm, reports/vm-trixie). Every boot is
+pristine (qemu's snapshot=on). The guest's PID 1 (hardlab/data/vm/guest-init) starts dockerd and runs jobs
+the host drops into a 9p spool; the project itself is shared by 9p, so reports land in the project.
+qemu is tracked by a PID file and reaped on `down`, on failure and on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -48,15 +50,19 @@ def job_timeout() -> float:
 
 
 class Vm:
-    def __init__(self, repo: Path = REPO, out: TextIO = sys.stderr) -> None:
+    def __init__(self, repo: Path = REPO, out: TextIO = sys.stderr, suite: str | None = None) -> None:
+        """`suite`: the Debian suite of the guest (`--suite`); None: HARDLAB_DEBIAN_SUITE or bookworm.
+        Raises BadInput for a suite the lab VM does not know."""
         self.repo = repo
         self.out = out
+        self.suite = vm_plan.debian_suite(suite)
+        self.label = vm_plan.label(self.suite)
         self.cache = vm_plan.cache_root() / "vm"
-        self.state = vm_plan.state_dir(repo)
+        self.state = vm_plan.state_dir(repo, self.suite)
         self.spool = self.state / "spool"
         self.pidfile = self.state / "qemu.pid"
         self.qmp = self.state / "qmp.sock"
-        self.reports = repo / vm_plan.GUEST_REPORTS
+        self.reports = repo / vm_plan.guest_reports(self.suite)
         # A VM with its own state folder (tests, a second VM) keeps its console there, not over the user's.
         custom = bool(config.env("HARDLAB_VM_STATE"))
         self.console = (self.state if custom else self.reports) / "console.log"
@@ -76,10 +82,20 @@ class Vm:
 
     # -- build ----------------------------------------------------------------------------------------------
     def keys(self) -> Keys:
-        return Keys.compute(deps=vm_plan.project_deps((self.repo / "pyproject.toml").read_text()))
+        return Keys.compute(deps=vm_plan.project_deps((self.repo / "pyproject.toml").read_text()), suite=self.suite)
 
     def disk_dir(self) -> Path:
-        return self.cache / f"disk-{self.keys().disk}"
+        return self.cache / f"disk-{self.suite}-{self.keys().disk}"
+
+    def _prune(self, pattern: str, keep: set[str]) -> None:
+        """Drop this suite's older build products (a GB each), and the suite-less ones of older checkouts;
+        another suite's stay."""
+        for stale in self.cache.glob(pattern.format(suite=self.suite)):
+            if stale.name not in keep and not in_use_by_qemu(stale):
+                shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+        for stale in self.cache.glob(pattern.format(suite="")):
+            if vm_plan.LEGACY_NAME.match(stale.name) and not in_use_by_qemu(stale):
+                shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
 
     def built(self) -> bool:
         return (self.disk_dir() / "disk.qcow2").is_file()
@@ -102,53 +118,57 @@ class Vm:
 
     def ensure_disk(self) -> Path:
         keys = self.keys()
-        disk = self.cache / f"disk-{keys.disk}"
+        disk = self.disk_dir()
         if (disk / "disk.qcow2").is_file():
             return disk
-        reason = vm_plan.skip_reason(shutil.which(QEMU), mirror_error(), False, os.geteuid() == 0)
+        reason = vm_plan.skip_reason(shutil.which(QEMU), mirror_error(suite=self.suite), False, os.geteuid() == 0)
         if reason:
             raise VmError(reason)
         with file_lock(self.cache / ".lock"):
             if (disk / "disk.qcow2").is_file():  # another `up` built it while we waited
                 return disk
-            rootfs = self.cache / f"rootfs-{keys.rootfs}"
+            rootfs = self.cache / f"rootfs-{self.suite}-{keys.rootfs}"
             if not (rootfs / ".hardlab-packages.txt").is_file():
-                self.say(f"building the VM rootfs from Debian's packages (once; cached in {rootfs})")
+                self.say(f"building the VM rootfs from Debian {self.suite}'s packages (once; cached in {rootfs})")
                 with self.phase("rootfs build"):
                     self._script("rootfs", str(rootfs))
-            partial = self.cache / f"disk-{keys.disk}.partial"
+            partial = disk.with_name(disk.name + ".partial")
             shutil.rmtree(partial, ignore_errors=True)
             with self.phase("disk image"):
                 self._script("disk", str(rootfs), str(partial))
             partial.rename(disk)
-            # Older disks and rootfs trees are dead weight (a GB each): keep only the current ones.
-            for stale in self.cache.glob("disk-*"):
-                if stale != disk:
-                    shutil.rmtree(stale, ignore_errors=True)
-            for stale in self.cache.glob("rootfs-*"):
-                if stale.name not in {rootfs.name, rootfs.name + ".mmdebstrap.log"}:
-                    shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+            self._prune("disk-{suite}*", {disk.name})
+            logs = {f"{rootfs.name}.mmdebstrap.log", f"{rootfs.name}.debootstrap.log"}
+            self._prune("rootfs-{suite}*", {rootfs.name, *logs})
         return disk
 
     def _script(self, *args: str) -> None:
-        done = subprocess.run(["bash", str(vm_plan.RECIPE / "build.sh"), *args], capture_output=True, text=True)
+        env = {**os.environ, "HARDLAB_DEBIAN_SUITE": self.suite}  # the suite is build.sh's input, not the host's
+        done = subprocess.run(["bash", str(vm_plan.RECIPE / "build.sh"), *args], capture_output=True, text=True,
+                              env=env)  # fmt: skip
         for line in done.stdout.splitlines():
             self.say(line)
         if done.returncode != 0:
             raise VmError(f"labs/vm/build.sh {args[0]} failed ({done.returncode}): {done.stderr.strip()[-1500:]}")
 
-    def ensure_pydeps(self) -> Path:
-        """The suite's Python deps for the guest's python3.11, installed on the host (the guest is offline)."""
+    def ensure_pydeps(self, disk: Path) -> Path:
+        """The pack's Python deps for the guest's own python3 (its version read from the disk's package
+        manifest: 3.11 on bookworm, 3.13 on trixie), installed on the host (the guest is offline)."""
         deps = vm_plan.project_deps((self.repo / "pyproject.toml").read_text())
-        target = self.cache / f"pydeps-{self.keys().pydeps}"
+        manifest = disk / "packages.txt"
+        python = vm_plan.guest_python(manifest.read_text() if manifest.is_file() else "")
+        if python is None:
+            raise VmError(f"{manifest} names no python3 package: cannot tell which Python the guest runs")
+        target = self.cache / f"pydeps-py{python}-{self.keys().pydeps}"
         if (target / ".complete").is_file():
             return target
         with file_lock(self.cache / ".lock"), self.phase("python deps for the guest"):
             partial = target.with_suffix(".partial")
             shutil.rmtree(partial, ignore_errors=True)
             pip = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--target",
-                   str(partial), "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp",
-                   "--abi", "cp311", "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
+                   str(partial), "--only-binary=:all:", "--python-version", python, "--implementation", "cp",
+                   "--abi", "cp" + python.replace(".", ""), "--platform", "manylinux2014_x86_64",
+                   "--platform", "manylinux_2_17_x86_64",
                    *deps]  # fmt: skip
             done = subprocess.run(pip, capture_output=True, text=True)
             if done.returncode != 0:
@@ -162,7 +182,7 @@ class Vm:
         """A sparse ext4 image for the guest's /var/lib/docker: lab images imported once stay imported."""
         if config.env("HARDLAB_VM_DATA_DISK", "1") == "0":
             return None
-        data = self.cache / f"docker-data-{self.keys().disk}.img"
+        data = self.cache / f"docker-data-{self.suite}-{self.keys().disk}.img"
         if data.is_file():
             return data
         partial = data.with_suffix(".partial")
@@ -171,9 +191,7 @@ class Vm:
         if done.returncode != 0:
             raise VmError(f"mkfs.ext4 of the engine data disk failed: {done.stderr.strip()[-500:]}")
         partial.rename(data)
-        for stale in self.cache.glob("docker-data-*.img"):
-            if stale != data and not in_use_by_qemu(stale):
-                stale.unlink(missing_ok=True)
+        self._prune("docker-data-{suite}*.img", {data.name})
         return data
 
     def ensure_lab_tarballs(self) -> None:
@@ -239,6 +257,10 @@ class Vm:
         `timeout` defaults to HARDLAB_VM_BOOT_TIMEOUT."""
         self.state.mkdir(parents=True, exist_ok=True)
         with file_lock(self.state / ".lock"):
+            running = (self.state / "suite").read_text().strip() if (self.state / "suite").is_file() else None
+            if self.running_pid() and running not in {None, self.suite}:
+                raise VmError(f"a {running} lab VM is up in {self.state}: `hardlab vm --suite {running} down` "
+                              f"first, or give this one its own HARDLAB_VM_STATE")  # fmt: skip
             if self.running_pid() and self.ready():
                 self.say(f"already up (pid {self.running_pid()})")
                 return False
@@ -246,7 +268,7 @@ class Vm:
                 self.kill()
             self.ensure_tools()
             disk = self.ensure_disk()
-            pydeps = self.ensure_pydeps()
+            pydeps = self.ensure_pydeps(disk)
             self.ensure_lab_tarballs()
             accel = self.accel(disk)
             self._boot(disk, pydeps, accel, boot_timeout() if timeout is None else timeout)
@@ -269,12 +291,13 @@ class Vm:
                         cpus=int(config.env("HARDLAB_VM_CPUS") or 2),
                         memory_mb=int(config.env("HARDLAB_VM_MEMORY_MB") or 3072))  # fmt: skip
         shown = self.console.relative_to(self.repo) if self.console.is_relative_to(self.repo) else self.console
-        self.say(f"booting ({accel}; console: {shown})")
+        self.say(f"booting Debian {self.suite} ({accel}; console: {shown})")
         with open(self.state / "qemu.log", "wb") as qlog:
             self._proc = subprocess.Popen(plan.argv(), stdin=subprocess.DEVNULL, stdout=qlog, stderr=subprocess.STDOUT,
                                           start_new_session=True)  # fmt: skip
         self.pidfile.write_text(f"{self._proc.pid}\n")
         (self.state / "accel").write_text(accel)
+        (self.state / "suite").write_text(self.suite)
         try:
             with self.phase("boot to engine ready"):
                 self._wait_ready(timeout)
@@ -379,6 +402,7 @@ class Vm:
         keys = self.keys()
         pid = self.running_pid()
         return {
+            "suite": self.suite,
             "running": bool(pid),
             "pid": pid,
             "ready": bool(pid) and self.ready(),
@@ -405,9 +429,9 @@ def _last_line(path: Path) -> str:
     return lines[-1].strip() if lines else ""
 
 
-def mirror_error(timeout: float = 10) -> str | None:
+def mirror_error(timeout: float = 10, suite: str | None = None) -> str | None:
     """None when Debian's mirror answers for the suite we build; else why not (for a skip reason)."""
-    suite = vm_plan.debian_suite()
+    suite = suite or vm_plan.debian_suite()
     url = f"{mirror_url().rstrip('/')}/dists/{suite}/Release"
     try:
         with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout) as reply:

@@ -130,3 +130,60 @@ def test_ctrl_c_during_boot_reaps_qemu(vm_env: dict[str, str]) -> None:
     assert proc.returncode == 130, out
     assert "interrupted; stopped the VM" in out
     assert not _qemu_of(state), "qemu must not outlive Ctrl-C"
+
+
+# -- the Debian 13 (trixie) guest: Docker 26.1, AppArmor, runc by default and crun registered ------------------
+TRIXIE_REPORTS = ROOT / vm_plan.guest_reports("trixie")
+TRIXIE_PACKS = ("scenarios/apparmor", "scenarios/privileged", "scenarios/seccomp", "scenarios/capabilities")
+
+
+def _skip_unless_trixie_possible() -> None:
+    machine = vm.Vm(suite="trixie")
+    qemu = shutil.which(vm.QEMU)
+    if qemu is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        qemu = "installable"
+    built = machine.built()
+    missing = None if built else vm.mirror_error(suite="trixie")
+    reason = vm_plan.skip_reason(qemu, missing, built, os.geteuid() == 0)
+    if reason:
+        pytest.skip(f"trixie lab VM unavailable (needs trixie's dists/ on the Debian mirror): {reason}")
+
+
+def test_trixie_guest_runs_the_packs_with_docker_26_and_crun(vm_env: dict[str, str]) -> None:
+    """`hardlab vm --suite trixie`: the same packs, green (0 failed) on Debian 13's engine, in its own reports."""
+    _skip_unless_trixie_possible()
+    state = Path(vm_env["HARDLAB_VM_STATE"])
+    suite = ["vm", "--suite", "trixie"]
+    try:
+        up = _hardlab([*suite, "up"], vm_env, RUN_TIMEOUT)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "booting Debian trixie" in up.stderr
+        # One case at a time: Docker 26.1 under TCG takes 10-25 s per container start, and four at once (the
+        # default prefetch) ran past the engine client's 120 s read timeout on a loaded 2-core host.
+        run_env = {**vm_env, "HARDLAB_PREFETCH": vm_env.get("HARDLAB_PREFETCH", "0")}
+        done = _hardlab([*suite, "run", *TRIXIE_PACKS, "-rs"], run_env, RUN_TIMEOUT)
+        output = done.stdout + done.stderr
+        print(output[-6000:])
+        crun = _hardlab([*suite, "exec", "sh", "-c", "docker run --rm --runtime crun --security-opt no-new-privileges "
+                         "$(docker images --format '{{.Repository}}:{{.Tag}}' | grep '^hardlab/busybox:' | head -1) "
+                         "cat /proc/self/attr/current"], vm_env, 600)  # fmt: skip
+    finally:
+        _hardlab([*suite, "down"], vm_env, 120)
+    assert not _qemu_of(state), "qemu must be gone after `down`"
+    assert done.returncode == 0, f"a pack failed in the trixie guest\n{output[-4000:]}"
+    assert crun.returncode == 0 and "docker-default" in crun.stdout, crun.stdout + crun.stderr
+
+    outcomes: dict[str, int] = {}
+    for case in ET.parse(TRIXIE_REPORTS / "junit.xml").getroot().iter("testcase"):
+        kind = next((c.tag for c in case if c.tag in {"failure", "error", "skipped"}), "passed")
+        outcomes[kind] = outcomes.get(kind, 0) + 1
+    assert outcomes.get("failure", 0) == 0 and outcomes.get("error", 0) == 0, outcomes
+    assert outcomes.get("passed", 0) >= 40, outcomes
+    origin = json.loads((TRIXIE_REPORTS / "origin.json").read_text())
+    guest = origin["guest"]
+    assert origin["suite"] == "trixie" and "13" in (guest["os"] or ""), guest
+    assert str(guest["engine_version"]).startswith("26.1"), guest
+    assert "crun" in guest["runtimes"] and guest["default_runtime"] == "runc", guest
+    assert guest["apparmor_enabled"] == "Y" and guest["python"].startswith("3.13"), guest
+    suites = {s.get("name", "") for s in ET.parse(TRIXIE_REPORTS / "junit.xml").getroot().iter("testsuite")}
+    assert suites and all(name.startswith("vm-trixie:") for name in suites), suites

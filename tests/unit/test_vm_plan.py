@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from hardlab.cli import vm as vm_cli
+from hardlab.errors import BadInput
 from hardlab.vm import machine as vm
 from hardlab.vm import plan as vm_plan
 from hardlab.vm.plan import Keys, QemuPlan
@@ -223,7 +224,66 @@ def test_format_timings() -> None:
 
 
 def test_a_tcg_guest_runs_cases_one_at_a_time_with_stretched_timeouts() -> None:
-    tcg = vm_plan.guest_job([], "r", "tcg")
+    tcg = vm_plan.guest_job([], "r", accel="tcg")
     assert "export HARDLAB_TIMEOUT_SCALE=4" in tcg and "export HARDLAB_PREFETCH=1" in tcg
     for accel in ("kvm", None):
-        assert "HARDLAB_TIMEOUT_SCALE" not in vm_plan.guest_job([], "r", accel)
+        assert "HARDLAB_TIMEOUT_SCALE" not in vm_plan.guest_job([], "r", accel=accel)
+# -- suites ------------------------------------------------------------------------------------------------------
+def test_the_suite_comes_from_the_option_then_the_setting_and_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HARDLAB_DEBIAN_SUITE", raising=False)
+    assert vm_plan.debian_suite() == "bookworm"
+    monkeypatch.setenv("HARDLAB_DEBIAN_SUITE", "trixie")
+    assert vm_plan.debian_suite() == "trixie" and vm_plan.debian_suite("bookworm") == "bookworm"
+    with pytest.raises(BadInput, match=r"--suite: .*bookworm, trixie, not 'sid'"):
+        vm_plan.debian_suite("sid")
+    monkeypatch.setenv("HARDLAB_DEBIAN_SUITE", "bullseye")
+    with pytest.raises(BadInput, match="HARDLAB_DEBIAN_SUITE"):
+        vm_plan.debian_suite()
+
+
+def test_each_suite_has_its_own_state_and_reports(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("HARDLAB_VM_STATE", raising=False)
+    assert vm_plan.state_dir(tmp_path) == tmp_path / ".hardlab" / "vm", "the default suite keeps main's folder"
+    assert vm_plan.state_dir(tmp_path, "trixie") == tmp_path / ".hardlab" / "vm-trixie"
+    assert vm_plan.guest_reports() == vm_plan.GUEST_REPORTS == "reports/vm"
+    assert vm_plan.guest_reports("trixie") == "reports/vm-trixie"
+    script = vm_plan.guest_job(["scenarios/apparmor"], "r", "trixie")
+    assert "--junitxml=/hardlab/reports/vm-trixie/junit.xml" in script
+    assert "junit_suite_name=hardlab-vm-trixie" in script and "HARDLAB_REPORTS=/hardlab/reports/vm-trixie" in script
+    assert "HARDLAB_REPORTS=/hardlab/reports/vm-trixie" in vm_plan.guest_command(["true"], "r", "trixie")
+    assert vm_plan.origin({}, {}, {}, "trixie")["suite"] == "trixie"
+
+
+def test_a_suites_own_package_list_keys_only_that_suite(recipe: Path) -> None:
+    assert vm_plan.suite_inputs(vm_plan.ROOTFS_INPUTS, "trixie", recipe)[-1] == "packages-trixie.txt"
+    assert vm_plan.suite_inputs(vm_plan.ROOTFS_INPUTS, "bookworm", recipe) == vm_plan.ROOTFS_INPUTS
+    bookworm, trixie = Keys.compute(recipe, suite="bookworm"), Keys.compute(recipe, suite="trixie")
+    (recipe / "packages-trixie.txt").write_text("crun\njq\n")
+    assert Keys.compute(recipe, suite="trixie").rootfs != trixie.rootfs
+    assert Keys.compute(recipe, suite="bookworm") == bookworm
+
+
+def test_the_trixie_guest_gets_crun_registered_beside_runc() -> None:
+    extra = (vm_plan.RECIPE / "packages-trixie.txt").read_text().split()
+    assert "crun" in extra and "docker-cli" in extra, "trixie's docker.io ships dockerd only"
+    build = (vm_plan.RECIPE / "build.sh").read_text()
+    assert '"runtimes": {"crun": {"path": "/usr/bin/crun"}}' in build and "default-runtime" not in build
+
+
+def test_the_guests_python_is_read_from_its_package_manifest() -> None:
+    assert vm_plan.guest_python("perl 5.40.1-6\npython3 3.13.5-1\npython3-minimal 3.13.5-1\n") == "3.13"
+    assert vm_plan.guest_python("python3 3.11.2-1+b1\n") == "3.11"
+    assert vm_plan.guest_python("python3-minimal 3.11.2-1\n") is None
+
+
+def test_a_suite_the_vm_does_not_know_is_refused_before_anything_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert vm_cli.main(["--suite", "sid", "up"]) == 2
+    assert "not 'sid'" in capsys.readouterr().err
+    assert vm_cli.main(["--suite"]) == 2
+
+
+def test_the_hosts_prefetch_setting_reaches_the_guest(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARDLAB_PREFETCH", "0")
+    assert "export HARDLAB_PREFETCH=0" in vm_plan.guest_job([], "r", "trixie")
+    monkeypatch.delenv("HARDLAB_PREFETCH")
+    assert "HARDLAB_PREFETCH" not in vm_plan.guest_job([], "r")

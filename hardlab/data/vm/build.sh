@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The lab VM's disk: a Debian bookworm rootfs from Debian's packages alone (no registry, no cloud image).
+# The lab VM's disk: a Debian rootfs (bookworm or trixie: HARDLAB_DEBIAN_SUITE) from Debian's packages alone
+# (no registry, no cloud image). Packages: packages.txt (every suite) plus packages-SUITE.txt when present.
 # Usage: build.sh rootfs ROOTFS_DIR        (slow, needs root, mmdebstrap or debootstrap and a Debian mirror)
 #        build.sh disk ROOTFS_DIR OUT_DIR  (seconds: adds the guest's PID 1, writes OUT_DIR/{vmlinuz,initrd.img,
 #                                           disk.qcow2,packages.txt} with mkfs.ext4 -d and qemu-img)
@@ -17,7 +18,9 @@ if [ -z "$mirror" ]; then
   [ -n "$mirror" ] || mirror=$(grep -hoE '^deb +\S+' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | head -1)
   [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
 fi
-pkgs=$(grep -vE '^\s*(#|$)' "$here/packages.txt" | tr '\n' ',' | sed 's/,$//')
+lists=("$here/packages.txt")
+[ -f "$here/packages-$suite.txt" ] && lists+=("$here/packages-$suite.txt")
+pkgs=$(cat "${lists[@]}" | grep -vE '^\s*(#|$)' | tr '\n' ',' | sed 's/,$//')
 
 stamp() { printf '[build %5ss] %s\n' "$SECONDS" "$*"; }
 
@@ -27,6 +30,11 @@ if [ "$stage" = disk ]; then
   # The guest's own bits: PID 1 and mount points for the shares. The rootfs stays pristine for the next disk.
   install -m 0755 "$here/guest-init" "$root/sbin/hardlab-init"
   mkdir -p "$root/hardlab" "$root/spool" "$root/hostcache" "$root/pydeps"
+  # crun, where the suite ships it, is a second OCI runtime (`--runtime crun`); runc stays the default.
+  if [ -x "$root/usr/bin/crun" ]; then
+    mkdir -p "$root/etc/docker"
+    printf '{\n  "runtimes": {"crun": {"path": "/usr/bin/crun"}}\n}\n' >"$root/etc/docker/daemon.json"
+  fi
   cp "$(ls "$root"/boot/vmlinuz-* | sort -V | tail -1)" "$out/vmlinuz"
   cp "$(ls "$root"/boot/initrd.img-* | sort -V | tail -1)" "$out/initrd.img"
   cp "$root/.hardlab-packages.txt" "$out/packages.txt"
