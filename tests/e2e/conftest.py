@@ -23,6 +23,7 @@ class Outcome:
     output: str
     summary: dict[str, Any]
     run_id: str
+    peak_rss_kb: int = 0  # the run's own peak RSS (and its children's), measured by a parent of its own
 
     def result(self, case: str) -> dict[str, Any]:
         return next(r for r in self.summary["results"] if r["nodeid"].endswith("::" + case))
@@ -37,9 +38,16 @@ def run_hardlab(tmp_path: Path):
         report = tmp_path / "summary.json"
         env = {**os.environ, "HARDLAB_RUN_ID": run_id, **(env or {})}
         cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--hardlab-report={report}", *args]
-        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+        # A parent of its own, so RUSAGE_CHILDREN is this run's alone (this worker has run other children).
+        rss = tmp_path / f"rss-{run_id}"
+        wrapper = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[2:]); "
+                   "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
+                   "sys.exit(code)")  # fmt: skip
+        done = subprocess.run([sys.executable, "-c", wrapper, str(rss), *cmd], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=timeout)  # fmt: skip
         summary = json.loads(report.read_text()) if report.is_file() else {}
-        return Outcome(done.returncode, done.stdout + done.stderr, summary, run_id)
+        peak = int(rss.read_text()) if rss.is_file() else 0
+        return Outcome(done.returncode, done.stdout + done.stderr, summary, run_id, peak)
 
     return run
 
