@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 N      ?= 2
 
-.PHONY: run test setup engine images lint bench clean report audit grade bench-grading vm-up vm-run vm-down test-vm test-engines
+.PHONY: run test setup engine images lint bench clean report audit grade bench-grading vm-up vm-run vm-down test-vm test-vm-trixie test-engines
 
 run: setup engine images
 	$(BIN)/hardlab run -n $(N)
@@ -33,8 +33,12 @@ vm-run: setup
 vm-down: setup
 	$(VM_CLI) down
 
+# The bookworm guest (CI runs it). The trixie guest's test is its own target until it is green in CI's time.
 test-vm: setup
-	$(BIN)/python -m pytest tests/e2e/test_vm.py -p no:cacheprovider -rs
+	$(BIN)/python -m pytest tests/e2e/test_vm.py -p no:cacheprovider -rs -k "not trixie"
+
+test-vm-trixie: setup
+	$(BIN)/python -m pytest tests/e2e/test_vm.py -p no:cacheprovider -rs -k trixie
 
 # The pack on every engine of the matrix (Debian 12's 20.10 and Debian 13's 26.1, each with runc and crun),
 # started here as ephemeral engines: one table case x engine -> verdict. ENGINES=26.1-runc,20.10-crun picks some.
