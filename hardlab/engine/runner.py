@@ -483,11 +483,26 @@ def _wait(container: Any, step: Step, started: float) -> Observed:
         status = container.wait(timeout=step.timeout)
     except requests.exceptions.RequestException:
         return Observed(None, "", "", time.monotonic() - started, timed_out=True)
-    container.reload()
-    state = container.attrs.get("State", {})
+    state = final_state(container, status.get("StatusCode"))
     out, err = _logs(container)
     return Observed(status.get("StatusCode"), out.text(), err.text(), time.monotonic() - started,
                     oom_killed=state.get("OOMKilled"), cut=cut_note(out, err))  # fmt: skip
+
+
+OOM_FLAG_WAIT = 2.0  # seconds; the engine records the OOM event after the exit (seen on 20.10.24)
+
+
+def final_state(container: Any, code: int | None) -> dict[str, Any]:
+    """The exited container's State. An exit by SIGKILL (137) may be an OOM kill whose flag the engine
+    sets a moment after reporting the exit (containerd's OOM event trails the exit event), so a 137
+    without the flag is read again until the flag shows or OOM_FLAG_WAIT has passed."""
+    deadline = time.monotonic() + OOM_FLAG_WAIT
+    while True:
+        container.reload()
+        state: dict[str, Any] = container.attrs.get("State", {})
+        if code != 137 or state.get("OOMKilled") or time.monotonic() >= deadline:
+            return state
+        time.sleep(0.1)
 
 
 def _logs(container: Any) -> tuple[Capped, Capped]:
