@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -14,6 +15,12 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# A job started in the background by a non-interactive shell (`cmd &`, nohup, some CI runners) inherits
+# SIGINT ignored, and an ignored signal stays ignored across exec: the Ctrl-C tests' children would never
+# see their SIGINT. A handler of our own is reset to the default on exec, so the children can be interrupted.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 DATA = Path(__file__).resolve().parent / "data"
 
 
