@@ -16,14 +16,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 COURSE = ROOT / "labs" / "course"
-FULL = {"ex11-06": 5, "act11-01": 6, "ex11-05": 3, "caps": 4, "pids": 3, "nonroot": 3}
+FULL = {"ex11-06": 6, "act11-01": 6, "ex11-05": 3, "caps": 4, "pids": 3, "nonroot": 3}
 # What each sample solution must score, per assignment (everything not listed: full marks).
 EXPECTED: dict[str, dict[str, float]] = {
     "reference": {},
     "blocks-nothing": {"ex11-06": 0, "act11-01": 0},
     "blocks-everything": {"ex11-06": 0, "act11-01": 0},
     "invalid-json": {"ex11-06": 0},
-    "misses-fchownat": {"ex11-06": 3},
+    "misses-fchownat": {"ex11-06": 4},
+    "misses-chown32": {"ex11-06": 5},
     "apparmor-broken": {"ex11-05": 0},
     "caps-privileged": {"caps": 0},
     "caps-no-drop": {"caps": 1},
@@ -101,8 +102,8 @@ def test_reports_are_written(graded: Path) -> None:
     html = (graded / "summary.html").read_text()
     assert "Per-check pass rates" in html and "deny-fchownat" in html
     report = (graded / "students" / "misses-fchownat.md").read_text()
-    assert "**22 / 24 points**" in report and "hint: chown has siblings" in report
-    assert (graded / "junit" / "reference.xml").read_text().count("<testcase") == 14
+    assert "**23 / 25 points**" in report and "hint: chown has siblings" in report
+    assert (graded / "junit" / "reference.xml").read_text().count("<testcase") == 15
 
 
 HOSTILE_LIMITS = "[limits]\nbuild_timeout = 15\nstep_timeout = 15\n"
@@ -169,7 +170,7 @@ def test_one_student_checks_their_own_work(tmp_path: Path, docker_client: Any) -
     assert code == 0, output
     assert list(scores(out, "grades-misses-fchownat.json")) == ["misses-fchownat"]
     assert "hint: chown has siblings" in (out / "students" / "misses-fchownat.md").read_text()
-    assert "misses-fchownat          22/24" in output
+    assert "misses-fchownat          23/25" in output
     assert not (out / "summary.html").exists()
 
 

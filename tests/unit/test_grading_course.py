@@ -169,7 +169,7 @@ def test_duplicate_assignment_id(folder: Path) -> None:
 def test_sample_course_is_valid() -> None:
     root = Path(__file__).resolve().parents[2]
     course = grading_course.load(root / "labs/course/course.toml", root=root)
-    assert course.max_points == 24
+    assert course.max_points == 25
     assert [a.id for a in course.assignments] == ["ex11-06", "act11-01", "ex11-05", "caps", "pids", "nonroot"]
 
 

@@ -27,7 +27,7 @@ def make(course: grading_course.Course, subs: Path, tmp: Path, **kw: object) -> 
 
 def test_plan_for_the_sample_class(course: grading_course.Course, tmp_path: Path) -> None:
     plan = make(course, COURSE / "submissions", tmp_path)
-    assert len(plan.entries) == len(plan.students) * 14
+    assert len(plan.entries) == len(plan.students) * 15
     by = {(e.student, e.assignment, e.case): e for e in plan.entries}
     ref = by[("reference", "ex11-06", "deny-chown")]
     assert not ref.rejected and Path(ref.inputs["chown_profile"]).is_file()
