@@ -1,4 +1,5 @@
-"""`hardlab learn --run CMD [--run CMD…] [--image lab:tools] [--out DIR] [--allow NAME[=REASON]] [--minimise]`
+"""`hardlab learn --run CMD… [--run-file SCRIPT…] [--container KEY=VALUE…] [--image lab:tools] [--out DIR]
+[--allow NAME[=REASON]] [--minimise]`
 
 Records the workload's syscalls, writes a least-privilege seccomp profile and the scenario that proves
 it, and runs that proof at once. `--prove PROFILE.json` proves an existing (edited) profile again.
@@ -16,7 +17,7 @@ from hardlab.cli.args import new_parser
 from hardlab.errors import BadInput, HarnessError
 from hardlab.learn import profile as gen
 from hardlab.learn import runtime
-from hardlab.learn.run import METHOD, Learned, Options, learn, prove_again
+from hardlab.learn.run import METHOD, Learned, Options, container_options, learn, prove_again, workload_file
 from hardlab.outcomes import Exit
 
 DOCKER_DEFAULT_ALLOWED = "over 300"  # names moby's default profile allows unconditionally on x86_64
@@ -25,6 +26,21 @@ DOCKER_DEFAULT_ALLOWED = "over 300"  # names moby's default profile allows uncon
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = new_parser("hardlab learn", "learn a least-privilege seccomp profile and prove it")
     p.add_argument("--run", action="append", default=[], metavar="CMD", help="workload (sh -c CMD); repeatable")
+    p.add_argument(
+        "--run-file",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="SCRIPT",
+        help="workload script (run as sh -c with the file's text); repeatable",
+    )
+    p.add_argument(
+        "--container",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="the workload's run option (docker-py name, TOML value), e.g. user=1000, read_only=true; repeatable",
+    )
     p.add_argument("--image", default="lab:tools", help="image with strace (default lab:tools)")
     p.add_argument("--out", type=Path, default=Path("labs/learned"), help="folder for the files (default labs/learned)")
     p.add_argument("--name", default="learned", help="file name stem (default learned)")
@@ -49,7 +65,10 @@ def main(argv: list[str]) -> int:
         if args.prove:
             done = prove_again(args.prove, args.workers, args.timeout)
         else:
-            opts = Options(args.run, args.out, args.name, args.image, allow, args.minimise, args.timeout, args.workers)
+            runs = [*args.run, *(workload_file(f) for f in args.run_file)]
+            container = container_options(args.container)
+            opts = Options(runs, args.out, args.name, args.image, allow, args.minimise, args.timeout, args.workers,
+                           container)  # fmt: skip
             done = learn(opts)
     except BadInput as exc:
         print(f"hardlab learn: {exc}", file=sys.stderr)

@@ -17,8 +17,9 @@ learned one does.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 # (syscall, capability that also gates it): a sample of Docker's "significant syscalls blocked" table,
 # each on both x86_64 and i386 in hardlab-probe. clone, personality and socket are probed with the
@@ -75,6 +76,21 @@ def _list(values: Iterable[str]) -> str:
     return "[" + ", ".join(_s(v) for v in values) + "]"
 
 
+def toml_value(value: Any) -> str:
+    """A TOML inline value of a container option (strings, integers, booleans, lists, tables)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return _s(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_s(str(k))} = {toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"no TOML form for {type(value).__name__}")
+
+
 def scenario(
     name: str,
     image: str,
@@ -83,8 +99,10 @@ def scenario(
     probe_profile_file: str,
     profile_allows: Iterable[str],
     timeout: float = 60,
+    container: Mapping[str, Any] = {},
 ) -> str:
-    """The scenario TOML proving `profile_file` (a path relative to the scenario)."""
+    """The scenario TOML proving `profile_file` (a path relative to the scenario). `container` holds the
+    workload's own run options: its cases and their controls run with them, the probes without."""
     allows = set(profile_allows)
     rows, _ = probed(allows)
     made = never_made(allows)
@@ -112,6 +130,7 @@ def scenario(
         f"image = {_s(image)}",
         f"timeout = {timeout:g}",
     ]
+    own = "".join(f", {k} = {toml_value(v)}" for k, v in container.items())
     for n, w in enumerate(workloads, 1):
         argv = _list(["/bin/sh", "-c", w.command])
         out += [
@@ -119,7 +138,7 @@ def scenario(
             "[[case]]",
             f'id = "workload-{n}"',
             f"title = {_s('the workload runs under the learned profile: ' + w.command)}",
-            f"container = {{ command = {argv}, security_opt = [{_s('seccomp=' + profile_file)}] }}",
+            f"container = {{ command = {argv}, security_opt = [{_s('seccomp=' + profile_file)}]{own} }}",
             "",
             "[[case.step]]",
             f"name = {_s(w.command + ' exits ' + str(w.exit_code) + ' under the learned profile')}",
@@ -127,7 +146,7 @@ def scenario(
             f"exit_code = {w.exit_code}",
             "",
             "[case.control]",
-            f"container = {{ command = {argv}, security_opt = [] }}  # the engine's default profile",
+            f"container = {{ command = {argv}, security_opt = []{own} }}  # the engine's default profile",
             "",
             "[[case.control.step]]",
             'name = "the same workload under the engine\'s default profile"',
