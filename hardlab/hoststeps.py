@@ -7,6 +7,7 @@ container steps. `${name}` placeholders come from the trust lab (`TrustRepos.pla
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -65,15 +66,16 @@ def run_host_case(case: Case, base_dir: Path, client: Any, lab: TrustLab | None,
     from hardlab.core.inputs import steps_for
     from hardlab.core.results import CaseResult, RunResult
 
-    run = RunResult()
+    run = RunResult(started_at=time.time())
     for step in steps_for(case.steps, values):
         if step.host is None:
             raise ValueError(f"case {case.id}: step {step.name!r} is not a host step")
+        began = time.time()  # the wall-clock start, for the reports' timeline
         if isinstance(step.host, ScanStep):
             seen = run_scan_step(step.host, base_dir, client)
         elif lab is None:
             raise ValueError(f"case {case.id}: a {step.kind} step needs uses = ['trust-lab']")
         else:
             seen = run_trust_step(lab, values, step.host)
-        run.steps.append(expect.evaluate(step, seen))
+        run.steps.append(expect.evaluate(step, dataclasses.replace(seen, started_at=began)))
     return CaseResult(case, "(host)", {}, run)

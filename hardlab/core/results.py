@@ -23,6 +23,7 @@ class Observed:
     oom_killed: bool | None = None
     cut: str = ""  # what of the output was not kept (a flooding step), said in the failure text
     note: str = ""  # why the step could not run at all (e.g. the container had already exited)
+    started_at: float = 0.0  # wall clock (epoch seconds) when the step began: reports place it in time
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class RunResult:
     skip_reason: str = ""
     container_id: str = ""
     skipped_by_rule: bool = False  # a `when` rule skipped it: the engine lacks a behaviour (strict fails it)
+    started_at: float = 0.0  # wall clock (epoch seconds) when this run asked for its container
+    start_duration: float = 0.0  # seconds creating and starting a container of its own (0: a shared one)
 
     @property
     def ok(self) -> bool:

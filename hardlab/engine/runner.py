@@ -10,6 +10,7 @@ removes leftovers of dead runs and a sweep at the end removes the run's.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import itertools
 import os
 import threading
@@ -229,7 +230,7 @@ def _run_own(client: docker.DockerClient, run: Run, containers: Containers | Non
     options = dict(run.options)
     steps = run.spec.steps
     command = options.pop("command", None) or (None if any(s.kind == "wait" for s in steps) else KEEPALIVE)
-    result = RunResult()
+    result = RunResult(started_at=time.time())
     with _container(client, run.image, command, options, run.labels, run.name_prefix, containers) as container:
         result.container_id = container.id
         try:
@@ -237,9 +238,11 @@ def _run_own(client: docker.DockerClient, run: Run, containers: Containers | Non
         except docker.errors.APIError as exc:
             result.started = False
             result.start_error = _api_message(exc)
+            result.start_duration = time.time() - result.started_at
             if run.spec.start_error:
                 result.steps.append(judge_start_error(run.spec.start_error, result.start_error))
             return result
+        result.start_duration = time.time() - result.started_at
         if run.spec.start_error:
             result.steps.append(judge_start_error(run.spec.start_error, ""))
             return result
@@ -256,7 +259,7 @@ def _run_shared(client: docker.DockerClient, run: Run, containers: Containers) -
         with containers.lease(run.key, lambda: _start_shared(client, run, containers)) as lease:
             if lease.start_error is not None:
                 return RunResult(started=False, start_error=lease.start_error, steps=[])
-            result = RunResult(container_id=lease.container.id)
+            result = RunResult(container_id=lease.container.id, started_at=time.time())
             _steps(client, lease.container, run.spec.steps, result, lease.retire)
             if attempt == 1 and _died(lease.container, result):
                 lease.retire()
@@ -407,6 +410,12 @@ def _api_message(exc: Exception) -> str:
 
 
 def _observe(client: docker.DockerClient, container: Any, step: Step) -> Observed:
+    """What one step did, with the wall-clock time it began (the reports' timeline)."""
+    began = time.time()
+    return dataclasses.replace(_observe_step(client, container, step), started_at=began)
+
+
+def _observe_step(client: docker.DockerClient, container: Any, step: Step) -> Observed:
     started = time.monotonic()
     if step.kind == "wait":
         return _wait(container, step, started)

@@ -148,6 +148,7 @@ def hardlab_case_run(request: pytest.FixtureRequest, hardlab_client: Any, hardla
         item.user_properties.append(("hardlab_class", HARNESS_ERROR))
         raise harness_failure(unexpected(exc), f"{scenario.path}:{case.line}") from exc
     item.user_properties.append(("hardlab_evidence", json.dumps(evidence(result))))
+    item.hardlab_result = result
     return result
 
 

@@ -42,7 +42,6 @@ def judge(request: pytest.FixtureRequest, hardlab_case_run: CaseResult | InputEr
     if isinstance(result, InputError):
         item.user_properties.append(("hardlab_class", outcomes.HARNESS_ERROR))
         raise CaseFailure(outcomes.HARNESS_ERROR, f"INPUT ERROR: {result}")
-    allure_steps(item.scenario, item.case, result)
     if result.skip_reason:
         if result.main.skipped_by_rule and item.config.getoption("hardlab_strict"):
             item.user_properties.append(("hardlab_class", outcomes.HOST_FEATURE_MISSING))
@@ -97,6 +96,7 @@ class CaseItem(pytest.Function):
         self.scenario = scenario
         self.case = case
         self.hardlab_inputs: dict[str, Any] = dict(inputs or {})  # values from outside (a student's files)
+        self.hardlab_result: Any = None  # what the setup phase observed (a CaseResult), for the allure result
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, CaseFailure):
@@ -132,33 +132,6 @@ class InvalidScenario(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, 0, f"{self.path.name}: invalid scenario file"
-
-
-def allure_steps(scenario: Any, case: Any, result: Any) -> None:
-    """Each step an allure step with its command and output (in the call phase, so allure files them
-    under the test, not its setup fixture). Tags are already allure labels through the pytest markers."""
-    try:
-        import allure
-    except ImportError:  # pragma: no cover
-        return
-    allure.dynamic.feature(scenario.id)
-    allure.dynamic.title(f"{scenario.id}: {case.title}")
-    allure.dynamic.description(f"{scenario.title}\n\n{scenario.description}\n\nRemediation: {scenario.remediation}")
-    for label, run in (("control", result.control), ("case", result.main)):
-        if run is None:
-            continue
-        for sr in run.steps:
-            mark = "ok" if sr.ok else "FAIL"
-            with allure.step(f"[{label}] {sr.step.name} — {mark}"):
-                allure.attach(sr.step.display, "command", allure.attachment_type.TEXT)
-                seen = sr.observed
-                text = f"exit code: {seen.exit_code}\n--- stdout\n{seen.stdout}\n--- stderr\n{seen.stderr}"
-                allure.attach(text, "output", allure.attachment_type.TEXT)
-                checks = "\n".join(
-                    f"{'ok  ' if c.ok else 'FAIL'} {c.what}: expected {c.expected}; observed {c.observed}"
-                    for c in sr.checks
-                )
-                allure.attach(checks, "checks", allure.attachment_type.TEXT)
 
 
 def _raw_tags(path: Path) -> list[str]:

@@ -22,7 +22,7 @@ from hardlab.engine.client import connect, sweep_run
 from hardlab.engine.probe import HostFacts, environment_properties
 from hardlab.engine.runner import drain, remove_all
 from hardlab.errors import HarnessError
-from hardlab.pytest import fixtures, junit, schedule, trustlab
+from hardlab.pytest import allure_case, fixtures, junit, schedule, trustlab
 from hardlab.pytest.items import CaseFailure, CaseItem, ScenarioFile
 from hardlab.pytest.recorder import Recorder, Summary
 from hardlab.pytest.state import KEY, RunState, harness_text, run_state
@@ -66,7 +66,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hardlab: a case from a hardlab scenario file")
-    for module in (fixtures, trustlab):
+    for module in (fixtures, trustlab, allure_case):
         if not config.pluginmanager.is_registered(module):
             config.pluginmanager.register(module, f"hardlab-{module.__name__.rsplit('.', 1)[-1]}")
     workerinput = getattr(config, "workerinput", None)
@@ -169,6 +169,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.longrepr = (str(item.path), item.case.line or 1, report.longrepr[2])
     if isinstance(item, CaseItem) and report.failed and call.excinfo is not None:
         harness_report(item, report, call.excinfo.value)
+    if isinstance(item, CaseItem) and report.when == "teardown":
+        allure_case.finish(item)  # every phase is in: the case's allure result is complete before allure writes it
     return report
 
 
@@ -247,6 +249,8 @@ def _write_reports(config: pytest.Config, state: RunState) -> None:
         Path(alluredir).mkdir(parents=True, exist_ok=True)
         facts = HostFacts.from_json(json.dumps(host))
         (Path(alluredir) / "environment.properties").write_text(environment_properties(facts))
+    if alluredir and Path(alluredir).is_dir():
+        allure_case.write_categories(Path(alluredir))
 
 
 def _sweep_run(state: RunState) -> None:

@@ -3,11 +3,11 @@
 A scenario file is TOML:
 
     schema_version = 1
-    [scenario]  id, title, description, tags, requires, references, remediation
+    [scenario]  id, title, description, tags, requires, references, remediation, severity
     [inputs.NAME]  kind, default, description      (overridable from outside: grading, host profiles)
     [defaults]  any case key but id/title/step/control/parametrize, merged into every case
     [[case]]  id, title, tags, requires, image, timeout, container, use_inputs, start_error,
-              no_control_reason, runner, uses, parametrize, [[case.step]], [case.control]
+              no_control_reason, runner, uses, severity, parametrize, [[case.step]], [case.control]
 
     from hardlab import spec
     scenario = spec.load("scenarios/seccomp/default.toml")   # raises spec.ScenarioError listing every problem
@@ -49,7 +49,7 @@ from hardlab.spec.placeholders import TRUST_PLACEHOLDERS, placeholders, substitu
 from hardlab.spec.scenario import DEFAULT_TIMEOUT, LAB_IMAGE_PREFIX, SCHEMA_VERSION, TAG, load, not_a_scenario
 from hardlab.spec.seccomp import seccomp_problems, seccomp_text_problems
 from hardlab.spec.steps import PROBE
-from hardlab.spec.vocabulary import ERRNO_NAMES, FEATURES, INPUT_KINDS, RUNNERS, USES
+from hardlab.spec.vocabulary import ERRNO_NAMES, FEATURES, INPUT_KINDS, RUNNERS, SEVERITIES, USES
 
 __all__ = [
     "CONTAINER_OPTIONS",
@@ -64,6 +64,7 @@ __all__ = [
     "PROC_STATUS_ARGV",
     "RUNNERS",
     "SCHEMA_VERSION",
+    "SEVERITIES",
     "TAG",
     "TRUST_PLACEHOLDERS",
     "USES",

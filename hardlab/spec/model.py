@@ -185,6 +185,7 @@ class Case:
     line: int | None
     runner: str = "container"
     uses: tuple[str, ...] = ()
+    severity: str = "normal"  # the case's, else its defaults', else its scenario's (vocabulary.SEVERITIES)
 
 
 @dataclass(frozen=True)
@@ -201,3 +202,4 @@ class Scenario:
     cases: tuple[Case, ...]
     line: int | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+    severity: str = "normal"

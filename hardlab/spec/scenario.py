@@ -22,7 +22,7 @@ from hardlab.spec.prober import known_syscalls
 from hardlab.spec.seccomp import seccomp_problems
 from hardlab.spec.steps import PROBE, parse_control, parse_steps
 from hardlab.spec.tomlpos import MAX_NESTING, KeyPath, format_path, too_deep
-from hardlab.spec.vocabulary import FEATURES, INPUT_KINDS, RUNNERS, USES
+from hardlab.spec.vocabulary import DEFAULT_SEVERITY, FEATURES, INPUT_KINDS, RUNNERS, SEVERITIES, USES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -36,6 +36,7 @@ CASE_SHARED_KEYS = {
     "runner",
     "uses",
     "tags", "requires", "image", "timeout", "container", "use_inputs", "start_error", "no_control_reason", "abis",
+    "severity",
 }  # fmt: skip
 # Syscall ABIs a case's `syscall` steps can be made through (hardlab-probe --abi); x86_64 is the native one.
 ABIS = {"x86_64": None, "i386": "i386-abi", "x32": "x32-abi"}  # abi -> the host feature it needs
@@ -128,13 +129,15 @@ def _scenario(data: dict[str, Any], path: Path, check: Checker) -> Scenario | No
     if not isinstance(meta, dict):
         check.error(("scenario",), "a [scenario] table is required (id, title, ...)")
         meta = {}
-    check.keys(meta, ("scenario",), {"id", "title", "description", "tags", "requires", "references", "remediation"})
+    check.keys(meta, ("scenario",), {"id", "title", "description", "tags", "requires", "references", "remediation",
+                                     "severity"})  # fmt: skip
     sid = check.text(meta, "id", ("scenario",)) or path.stem
     if not _ID.match(sid):
         check.error(("scenario", "id"), f"{sid!r} is not a valid id (letters, digits, . _ + -)")
     title = check.text(meta, "title", ("scenario",), required=True) or ""
     tags = _tags(check, meta, ("scenario",))
     requires = _requires(check, meta, ("scenario",))
+    severity = _severity(check, meta, ("scenario",)) or DEFAULT_SEVERITY
 
     inputs = _inputs(check, data.get("inputs", {}), path)
     defaults = data.get("defaults", {})
@@ -162,6 +165,7 @@ def _scenario(data: dict[str, Any], path: Path, check: Checker) -> Scenario | No
             case = _case(check, merged, cpath, inputs, params)
             if case is None:
                 continue
+            case = dataclasses.replace(case, severity=_severity(check, merged, cpath) or severity)
             if case.id in seen:
                 check.error((*cpath, "id"), f"duplicate case id {case.id!r} (first at {format_path(seen[case.id])})")
             seen[case.id] = cpath
@@ -180,6 +184,7 @@ def _scenario(data: dict[str, Any], path: Path, check: Checker) -> Scenario | No
         inputs=inputs,
         cases=tuple(cases),
         line=check.line(("scenario",)),
+        severity=severity,
     )
 
 
@@ -317,6 +322,17 @@ def _on_abis(case: Case, abis: tuple[str, ...]) -> list[Case]:
 
 def _all_steps(case: Case) -> tuple[Step, ...]:
     return (*case.steps, *(case.control.steps if case.control else ()))
+
+
+def _severity(check: Checker, table: Mapping[str, Any], path: KeyPath) -> str:
+    """`severity = "critical"`: one of allure's levels ('' when the table does not say)."""
+    value = check.text(table, "severity", path) or ""
+    if value and value not in SEVERITIES:
+        near = difflib.get_close_matches(value, SEVERITIES, n=1)
+        hint = f"did you mean {near[0]!r}?" if near else f"known: {', '.join(SEVERITIES)}"
+        check.error((*path, "severity"), f"unknown severity {value!r} ({hint})")
+        return ""
+    return value
 
 
 def _tags(check: Checker, table: Mapping[str, Any], path: KeyPath) -> tuple[str, ...]:

@@ -32,4 +32,7 @@ ERRNO_NAMES = {
 }  # fmt: skip
 
 RUNNERS = ("container", "host")
+# A scenario's or case's `severity`: allure's levels (its report sorts and filters by them); "normal" unless said.
+SEVERITIES = ("blocker", "critical", "normal", "minor", "trivial")
+DEFAULT_SEVERITY = "normal"
 USES = {"trust-lab": "the session's content-trust lab", "trust-lab:own": "a content-trust lab of its own"}

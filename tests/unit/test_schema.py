@@ -560,3 +560,42 @@ def test_a_host_case_starts_no_container(load_scenario) -> None:
     assert _problems(load_scenario, body) == [
         "case[0].image: a runner = 'host' case starts no container; its controls are control = true steps"
     ]
+
+
+def test_severity_comes_from_the_case_its_defaults_or_its_scenario(write_scenario) -> None:
+    body = """
+    severity = "minor"
+
+    [defaults]
+    severity = "critical"
+
+    [[case]]
+    id = "inherits"
+    no_control_reason = "a unit test"
+
+    [[case.step]]
+    exec = ["true"]
+    exit_code = 0
+
+    [[case]]
+    id = "own"
+    severity = "trivial"
+    no_control_reason = "a unit test"
+
+    [[case.step]]
+    exec = ["true"]
+    exit_code = 0
+    """
+    loaded = spec.load(write_scenario(body))
+    assert loaded.severity == "minor"
+    assert {c.id: c.severity for c in loaded.cases} == {"inherits": "critical", "own": "trivial"}
+    plain = spec.load(write_scenario("""
+    [[case]]
+    id = "plain"
+    no_control_reason = "a unit test"
+
+    [[case.step]]
+    exec = ["true"]
+    exit_code = 0
+    """))
+    assert plain.severity == "normal" and [c.severity for c in plain.cases] == ["normal"]
