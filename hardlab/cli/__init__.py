@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("hardlab.cli.audit", "nightly host-hardening audit of one or more engines"),
     "report": ("hardlab.cli.report", "render a run's summary.json as one self-contained HTML page"),
     "learn": ("hardlab.cli.learn", "record a workload's syscalls, write a least-privilege seccomp profile, prove it"),
+    "completion": ("hardlab.cli.completion", "print a shell completion script: bash | zsh"),
 }
 
 

@@ -20,7 +20,8 @@ from hardlab.errors import BadInput
 from hardlab.outcomes import Exit
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
+def parser() -> argparse.ArgumentParser:
+    """`hardlab audit`'s arguments (also read by `hardlab completion`)."""
     p = new_parser("hardlab audit", (__doc__ or "").split("\n")[0])
     p.add_argument("--host", action="append", default=[], metavar="[LABEL=]DOCKER_HOST",
                    help="engine to audit (unix://, tcp://, ssh://, context:NAME); repeatable; "
@@ -38,7 +39,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--skip-cis", action="append", default=[], metavar="ID", help="leave these CIS ids out")
     p.add_argument("--sarif", metavar="PATH", help="also write the failed and errored checks as SARIF 2.1.0")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    return parser().parse_args(argv)
 
 
 def main(argv: list[str]) -> int:

@@ -3,6 +3,7 @@ scenarios will run or skip here."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -10,13 +11,18 @@ from hardlab.cli.args import new_parser
 from hardlab.outcomes import Exit
 
 
-def main(argv: list[str]) -> int:
-    """`hardlab doctor [--json] [scenarios-dir]`."""
+def parser() -> argparse.ArgumentParser:
+    """`hardlab doctor`'s arguments (also read by `hardlab completion`)."""
     p = new_parser("hardlab doctor", "Probe the engine and kernel (in labelled probe containers): what this "
                    "host can enforce, and which scenarios will run or skip here.")  # fmt: skip
     p.add_argument("paths", nargs="*", default=["scenarios"], help="scenario files or folders (default scenarios)")
     p.add_argument("--json", action="store_true", help="print the probe's facts as JSON")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str]) -> int:
+    """`hardlab doctor [--json] [scenarios-dir]`."""
+    args = parser().parse_args(argv)
     from hardlab.engine.client import EngineError, connect
     from hardlab.engine.probe import probe, render
 

@@ -21,16 +21,21 @@ from hardlab.spec import ScenarioError
 EXIT_UNGRADED = Exit.HARNESS  # some checks hit harness trouble: regrade them
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = new_parser("hardlab grade", "grade students' submissions on real containers",
+def parser() -> argparse.ArgumentParser:
+    """`hardlab grade`'s arguments (also read by `hardlab completion`)."""
+    p = new_parser("hardlab grade", "grade students' submissions on real containers",
                         epilog="grade exits 0 once every submission is graded, whatever the scores.")
-    parser.add_argument("submissions", type=Path, help="folder with one sub-folder per student")
-    parser.add_argument("--course", type=Path, default=DEFAULT_COURSE, help=f"course file (default {DEFAULT_COURSE})")
-    parser.add_argument("-n", "--workers", default="auto", help="xdist workers: a number, 0 (no xdist) or auto")
-    parser.add_argument("--student", help="grade only this student's folder (check your work before handing in)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report folder (default {DEFAULT_OUT})")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no per-student table, only the totals line")
-    return parser.parse_args(argv)
+    p.add_argument("submissions", type=Path, help="folder with one sub-folder per student")
+    p.add_argument("--course", type=Path, default=DEFAULT_COURSE, help=f"course file (default {DEFAULT_COURSE})")
+    p.add_argument("-n", "--workers", default="auto", help="xdist workers: a number, 0 (no xdist) or auto")
+    p.add_argument("--student", help="grade only this student's folder (check your work before handing in)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report folder (default {DEFAULT_OUT})")
+    p.add_argument("-q", "--quiet", action="store_true", help="no per-student table, only the totals line")
+    return p
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    return parser().parse_args(argv)
 
 
 def main(argv: list[str]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from hardlab.cli.args import new_parser
@@ -9,7 +10,8 @@ from hardlab.errors import HarnessError
 from hardlab.outcomes import Exit
 
 
-def main(argv: list[str]) -> int:
+def parser() -> argparse.ArgumentParser:
+    """`hardlab images`'s arguments (also read by `hardlab completion`)."""
     p = new_parser("hardlab images", "The offline lab images, built from Debian packages and cached.",
                    usage="hardlab images build [NAME...] | list | prune")  # fmt: skip
     sub = p.add_subparsers(dest="action")
@@ -17,7 +19,11 @@ def main(argv: list[str]) -> int:
     build.add_argument("names", nargs="*", help="recipe names (default: all)")
     sub.add_parser("list", help="recipes, their tags and files (no engine needed)")
     sub.add_parser("prune", help="remove lab images of outdated recipes")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
     from hardlab.engine import images
     from hardlab.engine.client import connect
 

@@ -23,7 +23,8 @@ from hardlab.outcomes import Exit
 DOCKER_DEFAULT_ALLOWED = "over 300"  # names moby's default profile allows unconditionally on x86_64
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
+def parser() -> argparse.ArgumentParser:
+    """`hardlab learn`'s arguments (also read by `hardlab completion`)."""
     p = new_parser("hardlab learn", "learn a least-privilege seccomp profile and prove it")
     p.add_argument("--run", action="append", default=[], metavar="CMD", help="workload (sh -c CMD); repeatable")
     p.add_argument(
@@ -49,7 +50,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--prove", type=Path, metavar="PROFILE", help="only prove PROFILE (written by learn, maybe edited)")
     p.add_argument("--timeout", type=float, default=60, help="seconds per workload run (default 60)")
     p.add_argument("-n", "--workers", default="0", help="xdist workers for the proof (default 0)")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    return parser().parse_args(argv)
 
 
 def main(argv: list[str]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -10,14 +11,19 @@ from hardlab.cli.args import new_parser
 from hardlab.outcomes import Exit
 
 
-def main(argv: list[str]) -> int:
-    """Scenarios, their cases and tags; invalid files are listed with their problems (exit 2)."""
+def parser() -> argparse.ArgumentParser:
+    """`hardlab list`'s arguments (also read by `hardlab completion`)."""
     p = new_parser("hardlab list", "Validate and list scenario files: their cases, tags and required host "
                    "features; every problem of an invalid file with its line and key. Needs no engine.")  # fmt: skip
     p.add_argument("paths", nargs="*", type=Path, default=[Path("scenarios")],
                    help="scenario files or folders (default scenarios)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="one JSON document: scenarios with cases, and invalid files")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str]) -> int:
+    """Scenarios, their cases and tags; invalid files are listed with their problems (exit 2)."""
+    args = parser().parse_args(argv)
     from hardlab import spec
 
     roots: list[Path] = args.paths

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -12,16 +13,22 @@ from hardlab.core.htmlreport import render
 from hardlab.outcomes import Exit
 
 
-def main(argv: list[str]) -> int:
+def parser() -> argparse.ArgumentParser:
+    """`hardlab report`'s arguments (also read by `hardlab completion`)."""
     p = new_parser("hardlab report", "Render each results file (a run's summary.json, the audit's results.json) "
                    "as one self-contained HTML page beside it (report.html): no server, no network, no JavaScript.")
     p.add_argument("results", nargs="*", type=Path,
                    help="summary.json or results.json files (default $HARDLAB_REPORTS/summary.json)")
     p.add_argument("-o", "--output", type=Path, help="the page's path (one results file only)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str]) -> int:
+    cli = parser()
+    args = cli.parse_args(argv)
     files = args.results or [config.reports_dir() / "summary.json"]
     if args.output and len(files) > 1:
-        p.error("--output takes one results file")
+        cli.error("--output takes one results file")
     for file in files:
         try:
             data = json.loads(file.read_text())

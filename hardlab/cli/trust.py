@@ -6,6 +6,7 @@ recorded in their state files.
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from hardlab.cli.args import new_parser
@@ -38,15 +39,20 @@ def _print_up(lab: TrustLab) -> None:
     print("# walkthrough: labs/trust/README.md")
 
 
-def main(argv: list[str]) -> int:
-    parser = new_parser("hardlab trust", "content-trust lab on loopback: a registry and a notary server")
-    sub = parser.add_subparsers(dest="action", required=True)
+def parser() -> argparse.ArgumentParser:
+    """`hardlab trust`'s arguments (also read by `hardlab completion`)."""
+    p = new_parser("hardlab trust", "content-trust lab on loopback: a registry and a notary server")
+    sub = p.add_subparsers(dest="action", required=True)
     up = sub.add_parser("up", help="start a registry and a notary server on 127.0.0.1 (stays running)")
     up.add_argument("--no-install", action="store_true", help="do not apt-get install missing packages")
     down = sub.add_parser("down", help="stop labs started by `up` (all of them without RUN_ID)")
     down.add_argument("run_id", nargs="?")
     sub.add_parser("status", help="list running labs")
-    args = parser.parse_args(argv)
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
 
     if args.action == "up":
         try:
