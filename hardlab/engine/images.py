@@ -20,7 +20,7 @@ from typing import Any
 from hardlab import config
 from hardlab.engine import labels
 from hardlab.errors import HarnessError
-from hardlab.system.locks import file_lock
+from hardlab.system.locks import file_lock, holder_text
 
 RECIPES = config.recipes_dir()
 CACHE = config.cache_dir() / "images"
@@ -61,9 +61,47 @@ def resolve(image: str) -> str:
     return tag_for(name)
 
 
-def lock() -> AbstractContextManager[None]:
-    """One builder at a time across xdist workers and concurrent runs on this machine."""
-    return file_lock(CACHE / ".lock")
+HEARTBEAT_S = 15.0  # a long phase says it is still running this often (a fresh lab:tools takes ~90 s)
+
+
+def lock(what: str = "", log: Any = sys.stderr) -> AbstractContextManager[None]:
+    """One builder at a time across xdist workers and concurrent runs on this machine. `what` is this
+    process's build ("lab:tools"), named to a process that has to wait for it."""
+    return file_lock(CACHE / ".lock", holder=f"build of {what}" if what else "image build",
+                     on_wait=lambda note: _say(log, waiting_text(note)))  # fmt: skip
+
+
+def waiting_text(note: str) -> str:
+    """What a process waiting on the build lock is told, from the holder's note ("PID build of lab:tools")."""
+    pid, what = holder_text(note)
+    if pid is None:
+        return "waiting for another hardlab's image build to finish…"  # it is letting go, or left no note
+    return f"waiting for another hardlab's {what or 'image build'} (pid {pid})…"
+
+
+def _say(log: Any, text: str) -> None:
+    print(f"hardlab: {text}", file=log, flush=True)
+
+
+class Phase:
+    """One phase of a build, said when it starts and when it ends, with its elapsed seconds."""
+
+    def __init__(self, log: Any, image: str, what: str):
+        self.log, self.image, self.what = log, image, what
+        self.started = time.monotonic()
+        _say(log, f"{image}: {what}…")
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def still(self, detail: str = "") -> None:
+        _say(self.log, f"{self.image}: {self.what}, still running after {self.elapsed():.0f}s"
+                       + (f" ({detail})" if detail else ""))  # fmt: skip
+
+    def done(self, detail: str = "") -> float:
+        took = self.elapsed()
+        _say(self.log, f"{self.image}: {self.what} done in {took:.1f}s" + (f" ({detail})" if detail else ""))
+        return took
 
 
 def _exists(client: Any, tag: str) -> bool:
@@ -83,7 +121,7 @@ def ensure(client: Any, image: str, log: Any = sys.stderr) -> str:
         return ref
     if _exists(client, ref):
         return ref
-    with lock():
+    with lock(image, log):
         if not _exists(client, ref):  # another worker may have built it while we waited
             _build(client, image[len(PREFIX) :], ref, log)
     return ref
@@ -100,25 +138,56 @@ def build_tarball(name: str, log: Any = sys.stderr) -> Path:
         return tarball
     if os.geteuid() != 0:
         raise ImageError(f"building {PREFIX}{name} needs root (the recipe makes a rootfs owned by root)")
-    print(f"hardlab: building {PREFIX}{name} from Debian packages (once; cached in {CACHE})", file=log, flush=True)
+    _say(log, f"building {PREFIX}{name} from Debian packages (once; cached in {CACHE})")
     with tempfile.TemporaryDirectory(prefix=f"hardlab-{name}-") as tmp:
         rootfs = Path(tmp) / "rootfs"
         rootfs.mkdir()
         recipe = RECIPES / name / "recipe.sh"
-        done = subprocess.run(["bash", str(recipe), str(rootfs)], capture_output=True, text=True)
-        if done.returncode != 0:
-            why = (done.stderr or done.stdout).strip()[-2000:]
-            raise ImageError(f"recipe {recipe} failed ({done.returncode}): {why}")
+        phase = Phase(log, PREFIX + name, f"recipe {recipe.name} filling the rootfs")
+        code, output = _run_recipe(recipe, rootfs, phase)
+        if code != 0:
+            raise ImageError(f"recipe {recipe} failed ({code}) after {phase.elapsed():.0f}s: {output.strip()[-2000:]}")
+        phase.done()
+        phase = Phase(log, PREFIX + name, "packing the rootfs into the cache")
         partial = tarball.with_suffix(".partial")
+        partial.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(partial), "."], check=True)
         partial.rename(tarball)
+        phase.done(f"{tarball.stat().st_size / 1e6:.0f} MB")
     return tarball
+
+
+def _run_recipe(recipe: Path, rootfs: Path, phase: Phase) -> tuple[int, str]:
+    """Run a recipe, saying every HEARTBEAT_S that it still runs, with the last line of the logs it writes
+    beside the rootfs (debootstrap's "Retrieving ..."). Returns its exit code and its output."""
+    with tempfile.TemporaryFile(mode="w+") as out:
+        proc = subprocess.Popen(["bash", str(recipe), str(rootfs)], stdout=out, stderr=subprocess.STDOUT, text=True)
+        while True:
+            try:
+                code = proc.wait(timeout=HEARTBEAT_S)
+                break
+            except subprocess.TimeoutExpired:
+                phase.still(last_log_line(rootfs.parent))
+        out.seek(0)
+        return code, out.read()
+
+
+def last_log_line(folder: Path) -> str:
+    """The newest line of the newest *.log in `folder` ('' when there is none), cut to 100 characters."""
+    logs = sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime)
+    if not logs:
+        return ""
+    with open(logs[-1], "rb") as handle:
+        handle.seek(max(0, logs[-1].stat().st_size - 4096))
+        lines = [ln for ln in handle.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+    return lines[-1].strip()[:100] if lines else ""
 
 
 def _build(client: Any, name: str, ref: str, log: Any) -> None:
     repo, tag = ref.split(":")
     started = time.monotonic()
     tarball = build_tarball(name, log)
+    phase = Phase(log, PREFIX + name, f"importing {tarball.name} into the engine")
     with open(tarball, "rb") as data:
         client.api.import_image_from_data(
             data.read(),
@@ -128,7 +197,8 @@ def _build(client: Any, name: str, ref: str, log: Any) -> None:
         )
     if not _exists(client, ref):
         raise ImageError(f"docker import of {tarball} did not produce {ref}")
-    print(f"hardlab: {PREFIX}{name} ready as {ref} in {time.monotonic() - started:.1f}s", file=log, flush=True)
+    phase.done()
+    _say(log, f"{PREFIX}{name} ready as {ref} in {time.monotonic() - started:.1f}s")
 
 
 def ensure_all(client: Any, log: Any = sys.stderr) -> None:
