@@ -49,6 +49,12 @@ def env(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
+def on_github_actions() -> bool:
+    """GitHub Actions sets GITHUB_ACTIONS=true in every step it runs: failed checks are then also printed
+    as its workflow commands (annotations). A CI's own variable, not a hardlab setting a user sets."""
+    return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
 def cache_dir() -> Path:
     return Path(env("HARDLAB_CACHE") or Path.home() / ".cache" / "hardlab")
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from hardlab.audit.model import EXIT_HARNESS
 from hardlab.audit.run import Audit, Options, audit
-from hardlab.cli.args import new_parser
+from hardlab.cli.args import annotate, new_parser
 from hardlab.errors import BadInput
 from hardlab.outcomes import Exit
 
@@ -59,12 +60,20 @@ def main(argv: list[str]) -> int:
         print("hardlab audit: interrupted; the audit's containers were removed per host", file=sys.stderr)
         return Exit.INTERRUPTED
     show(done, args.quiet)
+    pack = Path(args.pack) if args.pack else None
     if args.sarif:
-        write_sarif(Path(args.sarif), done, Path(args.pack) if args.pack else None)
+        write_sarif(Path(args.sarif), done, pack)
+    annotate(findings(done, pack))  # on GitHub Actions: each failed check at its line in the run's log
     return done.exit_code
 
 
 def write_sarif(path: Path, done: Audit, pack: Path | None) -> Path:
+    from hardlab.core import sarif
+
+    return sarif.write(path, sarif.document(findings(done, pack), tool="hardlab audit"))
+
+
+def findings(done: Audit, pack: Path | None) -> list[Any]:
     """Failed checks (errors) and checks that could not be judged (warnings), on their host; a behavioural
     check points at its case's line in the pack's TOML file."""
     from hardlab import config, spec
@@ -75,18 +84,18 @@ def write_sarif(path: Path, done: Audit, pack: Path | None) -> Path:
         where = {b.check: (b.scenario.path, b.case.line) for b in behave.load_pack(pack or behave.PACK)}
     except spec.ScenarioError:
         where = {}
-    findings = []
+    found = []
     for r in done.results:
         if r.status not in ("failed", "error"):
             continue
         file, line = where.get(r.check, (None, None))
-        findings.append(sarif.Finding(
+        found.append(sarif.Finding(
             rule=r.check, title=f"CIS {r.cis or '-'} {r.title}", level="error" if r.status == "failed" else "warning",
             message=f"[{r.host}] [{r.classification}] {r.evidence[0] if r.evidence else r.title}",
             file=config.relative(file) if file else "", line=line, logical=r.host, help=r.remediation,
             properties={"host": r.host, "cis": [c.strip() for c in r.cis.split(",") if c.strip()],
                         "classification": r.classification}))  # fmt: skip
-    return sarif.write(path, sarif.document(findings, tool="hardlab audit"))
+    return found
 
 
 def show(done: Audit, quiet: bool) -> None:

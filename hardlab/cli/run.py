@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hardlab import config
-from hardlab.cli.args import new_parser
+from hardlab.cli.args import annotate, new_parser
 from hardlab.outcomes import Exit, run_exit
 
 
@@ -60,10 +60,11 @@ def main(argv: list[str]) -> int:
         print(f"hardlab run: no scenario files in {', '.join(named)} (a scenario file is a *.toml with "
               "schema_version, [scenario] and [[case]]; `hardlab list PATH` shows what hardlab finds)")  # fmt: skip
     data = read_summary(summary)
-    if args.sarif and data:
-        import hardlab.core.sarif as sarif
+    import hardlab.core.sarif as sarif
 
+    if args.sarif and data:
         sarif.write(Path(args.sarif), sarif.from_summary(data))
+    annotate(sarif.findings_from_summary(data))  # on GitHub Actions: each failed case at its TOML line
     return int(run_exit(code, data.get("results", [])))
 
 

@@ -62,6 +62,11 @@ def document(findings: list[Finding], tool: str = "hardlab") -> dict[str, Any]:
 
 def from_summary(data: dict[str, Any]) -> dict[str, Any]:
     """`hardlab run`'s findings (failed cases) and harness errors from summary.json, at their TOML line."""
+    return document(findings_from_summary(data))
+
+
+def findings_from_summary(data: dict[str, Any]) -> list[Finding]:
+    """summary.json's failed cases (errors) and harness errors (warnings), each at its TOML line."""
     findings = []
     for r in data.get("results", []):
         level = _LEVEL.get(str(r.get("outcome")))
@@ -75,7 +80,7 @@ def from_summary(data: dict[str, Any]) -> dict[str, Any]:
             file=str(r.get("file") or r["nodeid"].split("::")[0]), line=r.get("line"),
             help=str(r.get("remediation") or ""),
             properties={"classification": r.get("classification", ""), "cis": cis, "nodeid": r["nodeid"]}))  # fmt: skip
-    return document(findings)
+    return findings
 
 
 def write(path: Path, doc: dict[str, Any]) -> Path:
