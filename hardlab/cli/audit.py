@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hardlab import config
 from hardlab.audit.model import EXIT_HARNESS
 from hardlab.audit.run import Audit, Options, audit
 from hardlab.cli.args import annotate, new_parser
@@ -63,7 +64,8 @@ def main(argv: list[str]) -> int:
     pack = Path(args.pack) if args.pack else None
     if args.sarif:
         write_sarif(Path(args.sarif), done, pack)
-    annotate(findings(done, pack))  # on GitHub Actions: each failed check at its line in the run's log
+    if config.on_github_actions():  # each failed check at its line in the run's log (reads the pack: only there)
+        annotate(findings(done, pack))
     return done.exit_code
 
 
@@ -76,7 +78,7 @@ def write_sarif(path: Path, done: Audit, pack: Path | None) -> Path:
 def findings(done: Audit, pack: Path | None) -> list[Any]:
     """Failed checks (errors) and checks that could not be judged (warnings), on their host; a behavioural
     check points at its case's line in the pack's TOML file."""
-    from hardlab import config, spec
+    from hardlab import spec
     from hardlab.audit import behave
     from hardlab.core import sarif
 
