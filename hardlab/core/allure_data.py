@@ -11,7 +11,7 @@ from typing import Any
 from hardlab.outcomes import (
     BROKEN_CONTROL,
     CONTROL_FAILED,
-    FINDINGS,
+    HARNESS,
     HARNESS_ERROR,
     HOST_FEATURE_MISSING,
     NOT_STARTED,
@@ -43,8 +43,9 @@ CATEGORIES: list[dict[str, Any]] = [
 
 
 def status(classification: str) -> str:
-    """A non-pass's allure status: a finding failed; anything else that stopped a case is broken (harness)."""
-    return FAILED if classification in FINDINGS else BROKEN
+    """A non-pass's allure status, as the exit code reads it (outcomes.run_exit): harness trouble and a broken
+    control are broken (the check could not be judged); a finding, or a strict run's host limit, failed."""
+    return BROKEN if classification in HARNESS else FAILED
 
 
 def message(classification: str, text: str) -> str:

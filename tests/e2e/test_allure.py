@@ -73,6 +73,16 @@ name = "the container answers"
 control = true
 shell = "echo ctl"
 exit_code = 0
+
+[[case]]
+id = "harness"
+title = "runs an image nobody built"
+image = "hardlab-e2e/does-not-exist:0"
+no_control_reason = "tests the harness-trouble category"
+
+[[case.step]]
+exec = ["true"]
+exit_code = 0
 """
 
 
@@ -93,9 +103,9 @@ def test_allure_results_of_a_run_tell_the_truth(run_hardlab, tmp_path: Path) -> 
     scenario.write_text(textwrap.dedent(SCENARIO))
     folder = tmp_path / "allure-results"
     done = run_hardlab(str(scenario), f"--alluredir={folder}")
-    assert done.code == 1, done.output
+    assert done.code == 1, done.output  # pytest's code: `hardlab run` maps it to 2 (a harness error)
     found = results(folder)
-    assert set(found) == {"sleeps", "host-limit", "finding"}, done.output
+    assert set(found) == {"sleeps", "host-limit", "finding", "harness"}, done.output
 
     sleeps = found["sleeps"]
     assert sleeps["name"] == f"allure-truth: a step that sleeps {SLEEP_S} s" and sleeps["status"] == "passed"
@@ -141,3 +151,6 @@ def test_allure_results_of_a_run_tell_the_truth(run_hardlab, tmp_path: Path) -> 
                     and re.match(c["messageRegex"], data["statusDetails"]["message"]))  # fmt: skip
 
     assert category(finding).startswith("Findings") and category(skipped).startswith("Host limits")
+    harness = found["harness"]
+    assert harness["status"] == "broken" and harness["statusDetails"]["message"].startswith("[harness-error]")
+    assert category(harness).startswith("Harness trouble")

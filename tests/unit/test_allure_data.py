@@ -24,6 +24,7 @@ def test_findings_harness_trouble_and_host_limits_land_in_their_own_categories()
     assert sorted_as(outcomes.BROKEN_CONTROL).startswith("Broken control")
     assert sorted_as(outcomes.HOST_FEATURE_MISSING, "skipped").startswith("Host limits")
     assert allure_data.status(outcomes.HARNESS_ERROR) == "broken"
+    assert sorted_as(outcomes.HOST_FEATURE_MISSING).startswith("Strict mode")  # --hardlab-strict: failed, exit 1
     assert allure_data.message(outcomes.CONTROL_FAILED, "\nFAILED: x\ny") == "[control-failed] FAILED: x"
 
 
