@@ -15,7 +15,7 @@ from hardlab.outcomes import Exit
 
 SHELLS = ("bash", "zsh")
 # Arguments that name files or folders: completed as such (shtab's FILE/DIRECTORY actions).
-_FILES = {"paths", "results", "feed", "target", "course", "profile", "prove", "sarif", "output", "pack"}
+_FILES = {"paths", "results", "feed", "target", "course", "profile", "prove", "sarif", "output", "pack", "run_file"}
 _DIRS = {"submissions", "out", "report_dir"}
 
 
