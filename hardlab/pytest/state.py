@@ -33,13 +33,18 @@ class RunState:
     @property
     def host_cache(self) -> Path:
         """The host probe, shared by xdist workers through a file."""
-        return config.temp_dir() / f"hardlab-host-{self.run_id}.json"
+        return host_cache_path(self.run_id)
 
     def host(self) -> dict[str, Any] | None:
         if not self.host_cache.is_file():
             return None
         data: dict[str, Any] = json.loads(self.host_cache.read_text())
         return data
+
+
+def host_cache_path(run_id: str) -> Path:
+    """Where run `run_id` keeps its engine's host probe: a file written before the run is used as it is."""
+    return config.temp_dir() / f"hardlab-host-{run_id}.json"
 
 
 KEY = pytest.StashKey[RunState]()
