@@ -147,3 +147,30 @@ def test_grade_refuses_bad_engines_with_a_sentence(tmp_path: Path) -> None:
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"engine a (unix://{gone}) does not answer" in done.stderr
     assert not (tmp_path / "out").exists()  # nothing graded, no reports
+
+
+def test_run_refuses_a_bad_engine_before_pytest(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, "-m", "hardlab.cli", "run", "scenarios/seccomp", "--engine", f"x=unix://{tmp_path}/none.sock",
+           "--engine", "tcp://127.0.0.1:1,certs=/no/such/dir"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=root)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "certs: /no/such/dir: no such folder" in done.stderr
+    done = subprocess.run(cmd[:-2], capture_output=True, text=True, timeout=120, cwd=root)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"engine x: unix://{tmp_path}/none.sock does not answer" in done.stderr
+
+
+def test_each_engine_has_its_own_host_probe_file() -> None:
+    from hardlab.pytest.recorder import Summary
+    from hardlab.pytest.state import RunState, host_cache_path
+
+    state = RunState("r1", "o", Summary("r1"))
+    assert state.host_cache == host_cache_path("r1")
+    state.engines = tuple(endpoints.parse(f"e{n}=unix:///run/e{n}.sock", env={}) for n in range(3))
+    state.engine = "e2"
+    assert state.host_cache.name == "hardlab-host-r1-e2.json"
+    assert [p.name for p in state.engine_caches()] == [f"hardlab-host-r1-e{n}.json" for n in range(3)]
