@@ -174,3 +174,31 @@ def test_each_engine_has_its_own_host_probe_file() -> None:
     state.engine = "e2"
     assert state.host_cache.name == "hardlab-host-r1-e2.json"
     assert [p.name for p in state.engine_caches()] == [f"hardlab-host-r1-e{n}.json" for n in range(3)]
+
+
+def test_audit_visits_at_most_parallel_hosts_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from hardlab.audit import run as audit_run
+    from hardlab.audit.model import Result
+
+    live: list[int] = [0, 0]  # now, most
+    lock = threading.Lock()
+
+    def fake_host(target, profile, strict, run_id, owner, args, pack):  # type: ignore[no-untyped-def]
+        with lock:
+            live[0] += 1
+            live[1] = max(live)
+        time.sleep(0.2)
+        with lock:
+            live[0] -= 1
+        return [Result(target.label, "daemon.x", "2.1", "x", "daemon", "passed", "ok", ["fine"], "")], [], {}
+
+    monkeypatch.setattr(audit_run, "audit_host", fake_host)
+    hosts = [f"h{n}=unix:///run/h{n}.sock" for n in range(5)]
+    done = audit_run.audit(audit_run.Options(host=hosts, out=str(tmp_path), config_only=True, parallel=2))
+    assert live[1] == 2  # bounded, and really parallel
+    assert [r.host for r in done.results] == [f"h{n}" for n in range(5)]  # per-host results, in --host order
+    assert done.meta["parallel"] == 2
+    with pytest.raises(BadInput, match="--parallel must be at least 1"):
+        audit_run.audit(audit_run.Options(host=hosts, out=str(tmp_path), config_only=True, parallel=0))
