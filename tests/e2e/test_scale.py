@@ -55,7 +55,7 @@ points = 1
 hint = "CHOWN is in Docker's default set"
 """)
     subs = root / "submissions"
-    expected = {}
+    expected: dict[str, float] = {}
     names = list(VARIANTS)
     for n in range(count):
         variant = names[n % len(names)]
@@ -173,3 +173,35 @@ def test_a_class_spread_over_three_engines_grades_like_one(engines: list[Any], t
           + ", ".join(f"{n} {len(e['students'])} students busy {e['busy_s']}s ({e['status']})"
                       for n, e in shares.items())
           + f"; regraded {len(report['regraded'])}")  # fmt: skip
+
+
+def test_run_binds_each_worker_to_one_engine(engines: list[Any], tmp_path: Path) -> None:
+    a, _, tls = engines
+    reports = tmp_path / "reports"
+    done = hardlab("run", "scenarios/seccomp/custom-profiles.toml", "-p", "no:cacheprovider", "-q",
+                   "--engine", f"a={a.url}", "--engine", f"tls={tls.tcp_url},certs={tls.client_certs}",
+                   env={"HARDLAB_REPORTS": str(reports), "DOCKER_HOST": "unix:///nonexistent/no.sock"})  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = json.loads((reports / "summary.json").read_text())
+    ran = {r["nodeid"]: r.get("engine") for r in summary["results"]}
+    assert set(ran.values()) == {"a", "tls"}, ran  # two workers, one per engine, each did cases
+    # each engine's facts were probed on that engine (its own API answered), not on DOCKER_HOST's
+    assert set(summary["engines"]) == {"a", "tls"}
+    assert summary["engines"]["tls"]["url"] == tls.tcp_url and summary["engines"]["tls"]["engine"]["server_version"]
+    for client in (a.client(), tls.tls_client()):
+        assert not client.containers.list(all=True, filters={"label": f"hardlab.run={summary['run_id']}"})
+
+
+def test_audit_visits_hosts_in_parallel_with_the_same_results(engines: list[Any], tmp_path: Path) -> None:
+    a, _, tls = engines
+    hosts = ["--host", f"a={a.url}", "--host", f"tls={tls.tcp_url}"]
+    verdicts = []
+    for parallel in ("1", "2"):
+        out = tmp_path / f"p{parallel}"
+        done = hardlab("audit", *hosts, "--config-only", "--parallel", parallel, "--out", str(out), "-q",
+                       env=tls_env(tls))  # fmt: skip
+        assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
+        rows = json.loads((out / "results.json").read_text())["results"]
+        verdicts.append({(r["host"], r["check"]): r["status"] for r in rows})
+    assert verdicts[0] == verdicts[1]
+    assert {host for host, _ in verdicts[0]} == {"a", "tls"}
