@@ -77,6 +77,9 @@ def main(argv: list[str]) -> int:
     except HarnessError as exc:
         print(f"hardlab grade: {exc}", file=sys.stderr)
         return EXIT_UNGRADED
+    except KeyboardInterrupt:
+        print("hardlab grade: interrupted; the grading containers were removed on every engine", file=sys.stderr)
+        return Exit.INTERRUPTED
     _print_table(graded.data, graded.elapsed, graded.submissions, args.out, args.quiet)
     if graded.spread is not None:
         _print_engines(graded.spread, args.out)

@@ -146,6 +146,13 @@ def write_report(spread: Spread, out: Path) -> Path:
     return path
 
 
+RUNNING: set[subprocess.Popen[bytes]] = set()  # every batch's pytest process now running, for Ctrl-C
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 class EngineLost(Exception):
     """The engine stopped answering while a batch ran on it (internal to this module)."""
 
@@ -168,6 +175,7 @@ def grade(
     records: dict[str, list[dict[str, Any]]] = {}
     lock = threading.Lock()
     gone: set[str] = set()
+    interrupted = threading.Event()  # Ctrl-C / SIGTERM: workers stop, nothing more is reported
 
     def engine_main(n: int) -> None:
         endpoint, client = engines[n]
@@ -208,6 +216,8 @@ def grade(
                 got = run_batch(plan, batch, endpoint, client, folder, run_ids[me], pytest_args,
                                 lambda: share.name in gone)  # fmt: skip
             except EngineLost as exc:
+                if interrupted.is_set():
+                    return
                 why = str(exc)
                 with lock:
                     first = share.name not in gone
@@ -221,6 +231,8 @@ def grade(
                           f"{share.name})", file=log, flush=True)  # fmt: skip
                 return
             took = time.monotonic() - started
+            if interrupted.is_set():
+                return
             with lock:
                 for student in batch:
                     records[student] = [r for r in got if r["student"] == student]
@@ -232,10 +244,28 @@ def grade(
 
     threads = [threading.Thread(target=engine_main, args=(n,), name=f"grade-{e.name}", daemon=True)
                for n, (e, _) in enumerate(engines)]  # fmt: skip
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    previous = signal.getsignal(signal.SIGTERM)
+    main = threading.current_thread() is threading.main_thread()
+    if main and previous in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _interrupt)  # a killed grading job unwinds like Ctrl-C
+    try:
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(timeout=0.5)
+    except BaseException:
+        # Ctrl-C or SIGTERM: every batch's pytest (its own session, out of the terminal's reach) is told to
+        # unwind, which sweeps its engine; then each engine's run is swept once more.
+        interrupted.set()
+        gone.update(e.name for e, _ in engines)
+        for proc in list(RUNNING):
+            _kill(proc)
+        _sweep_all(engines, run_ids, set(), log)
+        raise
+    finally:
+        if main and previous in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _sweep_all(engines, run_ids, gone, log)
     for run_id in run_ids.values():
         host_cache_path(run_id).unlink(missing_ok=True)
@@ -271,14 +301,14 @@ def run_batch(
     with open(folder / "pytest.log", "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "pytest", *pytest_args(folder, plan_file)], cwd=folder,
                                 env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    RUNNING.add(proc)
     try:
         _watch(proc, client, stop)
-    except EngineLost:
+    except BaseException:  # the engine is lost, or hardlab grade is interrupted: the batch unwinds and goes
         _kill(proc)
         raise
-    except BaseException:  # Ctrl-C of hardlab grade: the batch's pytest sweeps and goes
-        _kill(proc)
-        raise
+    finally:
+        RUNNING.discard(proc)
     got = _read_records(folder / RECORDS_NAME)
     seen = {(r["student"], r["assignment"], r["case"]) for r in got}
     missing = [e for e in entries if (e.student, e.assignment, e.case) not in seen]
@@ -304,7 +334,7 @@ def _watch(proc: subprocess.Popen[bytes], client: Any, stop: Any) -> None:
         except subprocess.TimeoutExpired:
             pass
         if stop():
-            raise EngineLost("was lost by another worker of the same engine")
+            raise EngineLost("was lost by another worker of the same engine, or the run was interrupted")
         if time.monotonic() - last_ping < PING_EVERY_S:
             continue
         last_ping = time.monotonic()
