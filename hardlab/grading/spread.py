@@ -185,7 +185,7 @@ def grade(
             images.ensure_all(client, log)
             facts[endpoint.name] = probe(client, local=endpoint.url.startswith("unix://")).to_json()
         except Exception as exc:  # an image the engine cannot take: it grades nothing
-            _lose(share, f"the lab images could not be loaded: {exc}", gone, lock)
+            _lose(share, f"could not be prepared (lab images, engine probe): {exc}", gone, lock)
             print(f"hardlab grade: engine {share.name}: {share.why}; grading on the others", file=log, flush=True)
             for _ in range(per_engine):
                 dispatch.retire()
@@ -303,7 +303,7 @@ def run_batch(
                                 env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     RUNNING.add(proc)
     try:
-        _watch(proc, client, stop)
+        missed = watch(proc, client, stop)
     except BaseException:  # the engine is lost, or hardlab grade is interrupted: the batch unwinds and goes
         _kill(proc)
         raise
@@ -312,25 +312,27 @@ def run_batch(
     got = _read_records(folder / RECORDS_NAME)
     seen = {(r["student"], r["assignment"], r["case"]) for r in got}
     missing = [e for e in entries if (e.student, e.assignment, e.case) not in seen]
-    troubled = missing or any(r.get("outcome") == "error" for r in got) or proc.returncode not in (0, 1)
-    if troubled and not answers(client, PING_TIMEOUT_S):
+    # An engine that went away under a batch can make a step look failed (a killed container exits 137),
+    # not only errored: a batch counts only if its engine answered throughout and still answers after it.
+    if missed or not answers(client, PING_TIMEOUT_S):
+        errors = sum(r.get("outcome") == "error" for r in got)
         raise EngineLost(f"stopped answering while grading {', '.join(batch)} (pytest exit {proc.returncode}, "
-                         f"{len(missing)} check(s) without a result)")  # fmt: skip
+                         f"{errors} check(s) errored, {len(missing)} without a result)")  # fmt: skip
     for rec in got:
         rec["engine"] = endpoint.name
     return got
 
 
-def _watch(proc: subprocess.Popen[bytes], client: Any, stop: Any) -> None:
-    """Wait for the batch; raise EngineLost after PINGS_LOST unanswered pings in a row, or when another
-    worker on the same engine found it gone."""
+def watch(proc: subprocess.Popen[bytes], client: Any, stop: Any) -> int:
+    """Wait for the batch; the number of pings its engine left unanswered meanwhile. Raise EngineLost after
+    PINGS_LOST unanswered pings in a row, or when another worker on the same engine found it gone."""
     from hardlab.engine.client import answers
 
-    last_ping, unanswered = time.monotonic(), 0
+    last_ping, unanswered, missed = time.monotonic(), 0, 0
     while True:
         try:
             proc.wait(timeout=POLL_S)
-            return
+            return missed
         except subprocess.TimeoutExpired:
             pass
         if stop():
@@ -342,6 +344,7 @@ def _watch(proc: subprocess.Popen[bytes], client: Any, stop: Any) -> None:
             unanswered = 0
             continue
         unanswered += 1
+        missed += 1
         if unanswered >= PINGS_LOST:
             raise EngineLost(f"stopped answering (no answer to {PINGS_LOST} pings in a row, "
                              f"{PING_TIMEOUT_S:.0f}s each)")  # fmt: skip

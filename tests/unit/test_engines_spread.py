@@ -202,3 +202,45 @@ def test_audit_visits_at_most_parallel_hosts_at_once(tmp_path: Path, monkeypatch
     assert done.meta["parallel"] == 2
     with pytest.raises(BadInput, match="--parallel must be at least 1"):
         audit_run.audit(audit_run.Options(host=hosts, out=str(tmp_path), config_only=True, parallel=0))
+
+
+def test_a_batch_watch_gives_up_on_an_engine_that_stops_answering(monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from hardlab.grading import spread
+
+    class Proc:
+        def __init__(self, ends_after: int) -> None:
+            self.left = ends_after
+
+        def wait(self, timeout: float) -> int:
+            self.left -= 1
+            if self.left < 0:
+                return 0
+            raise subprocess.TimeoutExpired("pytest", timeout)
+
+    class Api:
+        base_url = "http+docker://x"
+
+        def __init__(self, answers: list[bool]) -> None:
+            self.answers = answers
+
+        def get(self, url: str, timeout: float) -> object:
+            ok = self.answers.pop(0) if self.answers else False
+            if not ok:
+                raise ConnectionRefusedError(url)
+            return type("R", (), {"ok": True})()
+
+    class Client:
+        def __init__(self, answers: list[bool]) -> None:
+            self.api = Api(answers)
+
+    monkeypatch.setattr(spread, "PING_EVERY_S", 0.0)
+    monkeypatch.setattr(spread, "POLL_S", 0.0)
+    # answers, misses one ping, answers again: the batch ends, with one miss counted (the batch is not trusted)
+    assert spread.watch(Proc(3), Client([True, False, True]), lambda: False) == 1
+    assert spread.watch(Proc(2), Client([True, True]), lambda: False) == 0
+    with pytest.raises(spread.EngineLost, match="no answer to 3 pings in a row"):
+        spread.watch(Proc(99), Client([True]), lambda: False)
+    with pytest.raises(spread.EngineLost, match="another worker"):
+        spread.watch(Proc(99), Client([True] * 10), lambda: True)
