@@ -32,7 +32,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         epilog="grade exits 0 once every submission is graded, whatever the scores.")
     parser.add_argument("submissions", type=Path, help="folder with one sub-folder per student")
     parser.add_argument("--course", type=Path, default=DEFAULT_COURSE, help=f"course file (default {DEFAULT_COURSE})")
-    parser.add_argument("-n", "--workers", default="auto", help="xdist workers: a number, 0 (no xdist) or auto")
+    parser.add_argument("-n", "--workers", default="auto",
+                        help="xdist workers on the one engine: a number, 0 (no xdist) or auto (with --engine: "
+                        "see --per-engine)")
     parser.add_argument("--student", help="grade only this student's folder (check your work before handing in)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report folder (default {DEFAULT_OUT})")
     parser.add_argument("-q", "--quiet", action="store_true", help="no per-student table, only the totals line")
