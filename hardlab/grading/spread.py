@@ -210,6 +210,7 @@ def grade(
                 share.batches += 1
                 number = share.batches
             folder = work / "engines" / f"{n}" / f"batch-{number}-{k}"
+            print(f"hardlab grade: engine {share.name}: grading {', '.join(batch)}", file=log, flush=True)
             started = time.monotonic()
             try:
                 host_cache_path(run_ids[me]).write_text(facts[endpoint.name])  # facts of this engine alone
@@ -266,9 +267,9 @@ def grade(
     finally:
         if main and previous in (signal.SIG_DFL, None):
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for run_id in run_ids.values():  # the engines' probes handed to batches go with the run, however it ends
+            host_cache_path(run_id).unlink(missing_ok=True)
     _sweep_all(engines, run_ids, gone, log)
-    for run_id in run_ids.values():
-        host_cache_path(run_id).unlink(missing_ok=True)
     ordered = [r for student in plan.students for r in records.get(student, [])]
     ungraded = [s for s in plan.students if s not in records]
     return Spread(ordered, shares, dispatch.regrades, ungraded)

@@ -135,14 +135,17 @@ def test_a_class_spread_over_three_engines_grades_like_one(engines: list[Any], t
     started = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     err: list[str] = []
+    starts: list[str] = []
     stopped = threading.Event()
 
     def watch() -> None:
         assert proc.stderr is not None
         for line in proc.stderr:
             err.append(line)
-            # b has graded its first students and is on to the next ones: stop it under them
-            if not stopped.is_set() and line.startswith("hardlab grade: engine b: graded"):
+            # b has graded its first students and has just taken the next ones: stop it under them
+            if line.startswith("hardlab grade: engine b: grading"):
+                starts.append(line)
+            if not stopped.is_set() and len(starts) == 2:
                 stopped.set()
                 threading.Thread(target=dockerd.stop, args=(b,), kwargs={"grace": 5}, daemon=True).start()
 
