@@ -44,6 +44,7 @@ class Options:
     timeout: int = 60
     cis: list[str] = field(default_factory=list)  # --cis: only these controls (or sections)
     skip_cis: list[str] = field(default_factory=list)  # --skip-cis
+    parallel: int = 4  # hosts audited at once (each host's own checks run one after the other)
 
 
 @dataclass
@@ -164,7 +165,8 @@ def _sweep(client: Any, run_id: str) -> None:
 
 
 def audit(args: Options) -> Audit:
-    """Audit every host in parallel and write the reports. Raises BadInput for a bad profile, pack or --host."""
+    """Audit the hosts in parallel (at most `args.parallel` at once) and write the reports. Raises BadInput
+    for a bad profile, pack or --host."""
     from hardlab import spec as spec_api
     from hardlab.audit import behave as audit_behave
     from hardlab.audit import report as audit_report
@@ -197,7 +199,10 @@ def audit(args: Options) -> Audit:
     started = time.time()
     results: list[Result] = []
     hosts_meta: dict[str, Any] = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(targets)), thread_name_prefix="audit") as pool:
+    if args.parallel < 1:
+        raise BadInput(f"--parallel must be at least 1, got {args.parallel}")
+    workers = max(1, min(args.parallel, len(targets)))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="audit") as pool:
         futures = {
             pool.submit(audit_host, t, host_profile[t.label], args.strict, run_id, owner, args, pack): t
             for t in targets
@@ -223,6 +228,7 @@ def audit(args: Options) -> Audit:
         "profile": profile_dict(profiles.get("") or DEFAULT),
         "host_profiles": {label: prof.name for label, prof in host_profile.items()},
         "strict": args.strict,
+        "parallel": workers,
         "hosts": {t.label: t.url for t in targets},
         "engines": hosts_meta,
     }

@@ -1,7 +1,7 @@
 """`hardlab audit`: the nightly host-hardening audit of one or several Docker engines, in parallel.
 
     hardlab audit [--host [LABEL=]DOCKER_HOST]... [--profile hardened.toml] [--strict] [--out reports/audit]
-                  [--config-only] [--pack DIR]
+                  [--config-only] [--pack DIR] [--parallel N]
 
 Exit code: 0 every check held; 1 a control failed; 2 the audit could not run completely (an engine
 down, a check errored, a bad profile or pack) — never 0 on failure. Results are written either way.
@@ -40,6 +40,8 @@ def parser() -> argparse.ArgumentParser:
                    help="audit only these CIS controls or sections (5.12, or 5 for all of 5.x); repeatable")
     p.add_argument("--skip-cis", action="append", default=[], metavar="ID", help="leave these CIS ids out")
     p.add_argument("--sarif", metavar="PATH", help="also write the failed and errored checks as SARIF 2.1.0")
+    p.add_argument("--parallel", type=int, default=4, metavar="N",
+                   help="hosts audited at once (default 4); each host's results are the same either way")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     return p
 
@@ -51,7 +53,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     opts = Options(args.host, args.profile, args.strict, args.out, args.config_only, args.pack, args.timeout,
-                   args.cis, args.skip_cis)  # fmt: skip
+                   args.cis, args.skip_cis, args.parallel)  # fmt: skip
     try:
         done = audit(opts)
     except BadInput as exc:

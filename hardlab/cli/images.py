@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from hardlab.cli.args import new_parser
 from hardlab.errors import HarnessError
@@ -56,3 +57,26 @@ def ready(prog: str) -> bool:
         print(f"{prog}: {exc}", file=sys.stderr)
         return False
     return True
+
+
+def ready_engines(prog: str, engines: list[Any]) -> bool:
+    """Each engine answers and has every lab image (imported once per engine, all at once); False after
+    saying which engine did not and why."""
+    import concurrent.futures
+
+    from hardlab.engine import images
+    from hardlab.engine.client import connect_endpoint
+
+    def one(endpoint: Any) -> None:
+        images.ensure_all(connect_endpoint(endpoint, timeout=60))
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(engines))) as pool:
+        futures = [pool.submit(one, e) for e in engines]
+        failed = False
+        for future in futures:
+            try:
+                future.result()
+            except HarnessError as exc:
+                print(f"{prog}: {' '.join(str(exc).split())[:400]}", file=sys.stderr)
+                failed = True
+    return not failed

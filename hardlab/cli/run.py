@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cis", action="append", default=[], metavar="ID",
                    help="run only cases whose scenario references these CIS controls or sections (5.12, 5)")
     p.add_argument("--skip-cis", action="append", default=[], metavar="ID", help="leave these CIS ids out")
+    p.add_argument("--engine", action="append", default=[], metavar="[NAME=]URL[,certs=DIR]",
+                   help="run on several engines (unix://, tcp:// with certs=DIR for TLS, ssh://): each pytest-xdist "
+                   "worker is bound to one, every result records its engine; repeatable")  # fmt: skip
+    p.add_argument("--engines-file", action="append", default=[], metavar="FILE",
+                   help="engines, one --engine value a line (# comments)")
+    p.add_argument("--per-engine", type=int, default=1, metavar="N",
+                   help="with --engine and no -n: xdist workers per engine (default 1; -n = engines x N)")
     return p
 
 
@@ -31,9 +39,22 @@ def main(argv: list[str]) -> int:
     args, rest = parser().parse_known_args(argv)
     import pytest
 
-    from hardlab.cli.images import ready
+    from hardlab.cli.images import ready, ready_engines
+    from hardlab.engine import endpoints
+    from hardlab.errors import BadInput, ProblemsError
 
-    if not ready("hardlab run"):
+    try:
+        engines = endpoints.gather(args.engine, args.engines_file)
+    except ProblemsError as exc:
+        print(f"hardlab run: invalid engines file:\n{exc}", file=sys.stderr)
+        return Exit.HARNESS
+    except BadInput as exc:
+        print(f"hardlab run: {exc}", file=sys.stderr)
+        return Exit.HARNESS
+    if args.per_engine < 1:
+        print(f"hardlab run: --per-engine must be at least 1, got {args.per_engine}", file=sys.stderr)
+        return Exit.HARNESS
+    if not (ready_engines("hardlab run", engines) if engines else ready("hardlab run")):
         return Exit.HARNESS
     reports = config.reports_dir()
     reports.mkdir(parents=True, exist_ok=True)
@@ -52,6 +73,8 @@ def main(argv: list[str]) -> int:
         "-W", "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning",
         *(f"--hardlab-cis={c}" for c in args.cis),
         *(f"--hardlab-skip-cis={c}" for c in args.skip_cis),
+        *(f"--hardlab-engine={_value(e)}" for e in engines),
+        *(["-n", str(len(engines) * args.per_engine)] if engines and not _has_workers(rest) else []),
         *rest,
     ]  # fmt: skip
     code = int(pytest.main(pytest_args))
@@ -66,6 +89,15 @@ def main(argv: list[str]) -> int:
         sarif.write(Path(args.sarif), sarif.from_summary(data))
     annotate(sarif.findings_from_summary(data))  # on GitHub Actions: each failed case at its TOML line
     return int(run_exit(code, data.get("results", [])))
+
+
+def _value(endpoint: Any) -> str:
+    """An endpoint as an --hardlab-engine value, its TLS folder explicit (the workers see no --engine)."""
+    return f"{endpoint.name}={endpoint.url}" + (f",certs={endpoint.certs}" if endpoint.certs else "")
+
+
+def _has_workers(args: list[str]) -> bool:
+    return any(a in ("-n", "--numprocesses") or a.startswith(("-n", "--numprocesses=")) for a in args)
 
 
 def read_summary(path: Path) -> dict[str, Any]:

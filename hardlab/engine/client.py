@@ -17,6 +17,7 @@ from typing import Any
 import docker
 import docker.errors
 import docker.tls
+import docker.utils
 import requests.exceptions
 import requests.utils
 
@@ -30,16 +31,39 @@ class EngineError(HarnessError):
 
 
 def connect(timeout: int = 120) -> docker.DockerClient:
-    """A client for DOCKER_HOST (or the local socket) that has answered a ping."""
+    """A client for DOCKER_HOST (or the local socket) that has answered a ping; TLS when DOCKER_TLS_VERIFY /
+    DOCKER_CERT_PATH say so."""
     try:
-        client = docker.from_env(timeout=timeout)
-        _read_environment_once(client)
+        kwargs = docker.utils.kwargs_from_env()
+        if "tls" in kwargs:
+            client = _tls_client(kwargs["base_url"], kwargs["tls"], timeout)
+        else:
+            # ssh:// through the ssh client (as connect_to does), not paramiko, which hardlab does not install
+            ssh = os.environ.get("DOCKER_HOST", "").startswith("ssh://")
+            client = docker.from_env(timeout=timeout, use_ssh_client=ssh)
+            _read_environment_once(client)
         client.ping()
-    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
         where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
         raise EngineError(
             f"no Docker Engine answers at {where}: {exc}. Start one (make run does: scripts/ensure-engine)"
         ) from exc
+    return client
+
+
+# The API version a TLS client starts with, before it asks the engine for its own (Docker 20.10 speaks 1.41).
+TLS_API_FLOOR = "1.41"
+
+
+def _tls_client(base_url: str, tls: docker.tls.TLSConfig, timeout: int) -> docker.DockerClient:
+    """A TLS client verified against the engine's own CA. docker-py asks the engine its API version while
+    it is being made, through requests, which lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE (set on many hosts)
+    replace that CA: so it starts with a fixed version, stops reading the environment, then asks."""
+    client = docker.DockerClient(base_url=base_url.replace("tcp://", "https://"), tls=tls, timeout=timeout,
+                                 version=TLS_API_FLOOR)  # fmt: skip
+    _read_environment_once(client)
+    served = str(client.api.version(api_version=False).get("ApiVersion") or TLS_API_FLOOR)
+    client.api._version = served  # type: ignore[attr-defined]  # what docker-py's "auto" stores
     return client
 
 
@@ -138,7 +162,7 @@ def connect_to(
                 ca_cert=str(certs / "ca.pem") if verify else None,
                 verify=verify,
             )
-            client = docker.DockerClient(base_url=url.replace("tcp://", "https://"), tls=tls, timeout=timeout)
+            client = _tls_client(url, tls, timeout)
         else:
             client = docker.DockerClient(base_url=url, timeout=timeout)
         _read_environment_once(client)
@@ -146,3 +170,20 @@ def connect_to(
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
         raise EngineError(f"{url} does not answer: {type(exc).__name__}: {exc}") from exc
     return client
+
+
+def connect_endpoint(endpoint: Any, timeout: int = 60) -> docker.DockerClient:
+    """A client for a `hardlab.engine.endpoints.Endpoint` (its TLS folder, if any) that has answered a ping."""
+    try:
+        return connect_to(endpoint.url, timeout=timeout, tls_dir=endpoint.certs or None)
+    except EngineError as exc:
+        raise EngineError(f"engine {endpoint.name}: {exc}") from exc.__cause__
+
+
+def answers(client: Any, timeout: float = 5) -> bool:
+    """Whether the engine still answers a ping within `timeout` seconds (not the client's own timeout)."""
+    try:
+        api = client.api
+        return bool(api.get(api.base_url + "/_ping", timeout=timeout).ok)
+    except Exception:  # any failure to answer is "down"
+        return False

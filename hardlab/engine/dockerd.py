@@ -9,6 +9,10 @@ It is reaped by its PID file on success, failure and Ctrl-C, and everything it m
 fetched by `hardlab.engine.matrix`; `path` puts that release's helpers (docker-proxy) first on its PATH,
 while containerd, runc and crun stay this machine's. An OCI runtime other than runc is registered in the
 daemon.json (`runtimes`, `default-runtime`): see `runtime_config`.
+
+`tls=True` adds a second listener, tcp://127.0.0.1:PORT with --tlsverify, whose CA, server and client
+certificates are made for this engine alone (`hardlab.engine.certs`); `Engine.tcp_url` and
+`Engine.client_certs` (a DOCKER_CERT_PATH-style folder) reach it. Loopback only: nothing else can connect.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -27,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hardlab.engine import labels
+from hardlab.engine import certs, labels
 from hardlab.errors import HarnessError
 from hardlab.system import processes
 
@@ -50,6 +55,16 @@ class Engine:
     pid: int = 0
     log: Path = field(default_factory=Path)
     binary: str = "dockerd"
+    tcp_port: int = 0  # the tcp+TLS listener on 127.0.0.1 (0: none)
+
+    @property
+    def tcp_url(self) -> str:
+        return f"tcp://127.0.0.1:{self.tcp_port}" if self.tcp_port else ""
+
+    @property
+    def client_certs(self) -> Path:
+        """ca.pem, cert.pem and key.pem for a client of the TLS listener."""
+        return self.root / "tls" / "client"
 
     @property
     def socket(self) -> Path:
@@ -72,11 +87,21 @@ class Engine:
 
         return docker.DockerClient(base_url=self.url, timeout=timeout)
 
+    def tls_client(self, timeout: int = 60) -> Any:
+        """A client of the tcp+TLS listener, verified against this engine's own CA."""
+        return _tls_client(self, timeout)
+
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+def _tls_client(engine: Engine, timeout: int) -> Any:
+    from hardlab.engine.client import connect_to
+
+    return connect_to(engine.tcp_url, timeout=timeout, tls_dir=engine.client_certs)
 
 
 def _run(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -112,9 +137,11 @@ def start(
     timeout: float = 90.0,
     binary: str | None = None,
     path: tuple[str, ...] = (),
+    tls: bool = False,
 ) -> tuple[Engine, Any]:
     """Start dockerd (`binary`, default the one on PATH) with `config` as its daemon.json and the folders
-    `path` first on its PATH. Returns (engine, slot lock); stop() with both."""
+    `path` first on its PATH; `tls` adds a tcp+TLS listener on 127.0.0.1. Returns (engine, slot lock);
+    stop() with both."""
     if os.geteuid() != 0:
         raise DockerdError("starting a second dockerd needs root")
     dockerd = binary or shutil.which("dockerd")
@@ -146,6 +173,11 @@ def start(
             "--exec-root", str(root / "exec"), "--pidfile", str(engine.pidfile), "-H", engine.url,
             "--bridge", engine.bridge, "--iptables=false", "--ip-masq=false",
         ]  # fmt: skip
+        if tls:
+            server, _ = certs.make(root / "tls")
+            engine.tcp_port = _free_port()
+            cmd += ["-H", engine.tcp_url, "--tlsverify", "--tlscacert", str(server / "ca.pem"),
+                    "--tlscert", str(server / "cert.pem"), "--tlskey", str(server / "key.pem")]  # fmt: skip
         env = dict(os.environ, PATH=os.pathsep.join([*path, os.environ.get("PATH", os.defpath)]))
         with open(engine.log, "w") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
@@ -155,6 +187,13 @@ def start(
         stop(engine, lock)
         raise
     return engine, lock
+
+
+def _free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (dockerd binds it a moment later; a clash fails its start loudly)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _wait_ready(engine: Engine, proc: subprocess.Popen[bytes], timeout: float) -> None:
@@ -168,8 +207,10 @@ def _wait_ready(engine: Engine, proc: subprocess.Popen[bytes], timeout: float) -
         if engine.socket.exists():
             try:
                 engine.client(timeout=5).ping()
+                if engine.tcp_port:
+                    _tls_client(engine, timeout=5)  # answers a ping over TLS, or raises
                 return
-            except (docker.errors.DockerException, requests.exceptions.RequestException):
+            except (docker.errors.DockerException, requests.exceptions.RequestException, HarnessError):
                 pass
         time.sleep(0.3)
     raise DockerdError(
@@ -226,10 +267,11 @@ def sweep_dead() -> int:
 
 @contextlib.contextmanager
 def running(
-    name: str, config: dict[str, Any] | None = None, binary: str | None = None, path: tuple[str, ...] = ()
+    name: str, config: dict[str, Any] | None = None, binary: str | None = None, path: tuple[str, ...] = (),
+    tls: bool = False,
 ) -> Iterator[Engine]:
     """An ephemeral engine for the duration of the block; stopped and removed however the block ends."""
-    engine, lock = start(name, config, binary=binary, path=path)
+    engine, lock = start(name, config, binary=binary, path=path, tls=tls)
     previous = signal.getsignal(signal.SIGTERM)
     if previous in (signal.SIG_DFL, None) and _main_thread():
         signal.signal(signal.SIGTERM, _raise_interrupt)  # a killed nightly job still reaps its engines

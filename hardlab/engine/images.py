@@ -104,6 +104,13 @@ class Phase:
         return took
 
 
+def engine_lock(client: Any) -> AbstractContextManager[None]:
+    """One importer at a time per engine: several engines take their images at once. (docker-py gives
+    every unix socket the same base_url, so local engines share one lock: safe, only less parallel.)"""
+    where = hashlib.sha256(str(client.api.base_url).encode()).hexdigest()[:16]
+    return file_lock(CACHE / f".lock-engine-{where}")
+
+
 def _exists(client: Any, tag: str) -> bool:
     import docker.errors
 
@@ -121,9 +128,13 @@ def ensure(client: Any, image: str, log: Any = sys.stderr) -> str:
         return ref
     if _exists(client, ref):
         return ref
-    with lock(image, log):
-        if not _exists(client, ref):  # another worker may have built it while we waited
-            _build(client, image[len(PREFIX) :], ref, log)
+    name = image[len(PREFIX) :]
+    if not tarball_path(name).is_file():
+        with lock(image, log):
+            build_tarball(name, log)  # the rootfs once for every engine (a no-op when another built it)
+    with engine_lock(client):
+        if not _exists(client, ref):  # another worker may have imported it while we waited
+            _build(client, name, ref, log)
     return ref
 
 

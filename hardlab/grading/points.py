@@ -48,12 +48,16 @@ def grades(records: list[dict[str, Any]], course: dict[str, Any]) -> dict[str, A
                 "max": points_sum(r["points"] for r in graded),
                 "checks": [_check(r) for r in recs],
             })  # fmt: skip
-        students.append({
+        entry = {
             "student": student,
             "score": points_sum(a["score"] for a in assignments),
             "max": points_sum(a["max"] for a in assignments),
             "assignments": assignments,
-        })  # fmt: skip
+        }  # fmt: skip
+        engines = sorted({str(r["engine"]) for recs in by_student[student].values() for r in recs if r.get("engine")})
+        if engines:  # graded on several engines: which one produced this student's results (one, by design)
+            entry["engine"] = ", ".join(engines)
+        students.append(entry)
     return {"course": course, "students": students, "checks": pass_rates(records)}
 
 
@@ -97,6 +101,7 @@ def pass_rates(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 FEEDBACK_KEYS = {"message", "hint"}
+RUN_KEYS = {"engine"}  # which engine graded a student: in the feedback, never in the scores' bytes
 
 
 def to_json(data: dict[str, Any], feedback: bool = False) -> str:
@@ -104,7 +109,7 @@ def to_json(data: dict[str, Any], feedback: bool = False) -> str:
     observed output can hold times and ids."""
     if not feedback:
         data = {**data, "students": [
-            {**st, "assignments": [
+            {**{k: v for k, v in st.items() if k not in RUN_KEYS}, "assignments": [
                 {**a, "checks": [{k: v for k, v in c.items() if k not in FEEDBACK_KEYS} for c in a["checks"]]}
                 for a in st["assignments"]]}
             for st in data["students"]]}  # fmt: skip
@@ -131,6 +136,8 @@ def student_report(student: dict[str, Any], course: dict[str, Any]) -> str:
     """Markdown feedback a student can act on: each check, and for a failure what was expected vs observed."""
     lines = [f"# {student['student']}: {course.get('title', '')}", "",
              f"**{_num(student['score'])} / {_num(student['max'])} points**", ""]  # fmt: skip
+    if student.get("engine"):
+        lines += [f"graded on engine {student['engine']}", ""]
     for a in student["assignments"]:
         lines += [f"## {a['id']} — {a['title']}: {_num(a['score'])} / {_num(a['max'])}", ""]
         for c in a["checks"]:
@@ -161,6 +168,8 @@ def junit(student: dict[str, Any]) -> str:
     ET.SubElement(props, "property", {"name": "score", "value": _num(student["score"])})
     ET.SubElement(props, "property", {"name": "max", "value": _num(student["max"])})
     ET.SubElement(props, "property", {"name": "hardlab.version", "value": __version__})
+    if student.get("engine"):
+        ET.SubElement(props, "property", {"name": "hardlab.engine", "value": student["engine"]})
     for a, c in checks:
         # the naming every mode's JUnit uses: classname the assignment (its scenario), name the case; the
         # student is the suite
@@ -192,11 +201,13 @@ def summary_html(data: dict[str, Any]) -> str:
                     f"<td><div class=bar><span style='width:{width}%'></span></div> {rate}</td></tr>")  # fmt: skip
     aids = [a["id"] for a in data["students"][0]["assignments"]] if data["students"] else []
     srows = []
+    spread = any(st.get("engine") for st in data["students"])
     for st in data["students"]:
         cells = "".join(f"<td class=n>{_num(a['score'])}/{_num(a['max'])}</td>" for a in st["assignments"])
+        engine = f"<td>{e(st.get('engine', ''))}</td>" if spread else ""
         srows.append(f"<tr><td><a href='students/{e(st['student'])}.md'>{e(st['student'])}</a></td>{cells}"
-                     f"<td class=n><b>{_num(st['score'])}/{_num(st['max'])}</b></td></tr>")  # fmt: skip
-    head = "".join(f"<th>{e(a)}</th>" for a in aids)
+                     f"<td class=n><b>{_num(st['score'])}/{_num(st['max'])}</b></td>{engine}</tr>")  # fmt: skip
+    head = "".join(f"<th>{e(a)}</th>" for a in aids) + ("<th>total</th><th>engine</th>" if spread else "<th>total</th>")
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{e(course.get('title', ''))}: grades</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin-bottom:2em}}
@@ -211,7 +222,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}td.n{{text-align:r
 {''.join(rows)}
 </table>
 <h2>Students</h2>
-<table><tr><th>student</th>{head}<th>total</th></tr>
+<table><tr><th>student</th>{head}</tr>
 {''.join(srows)}
 </table>
 </body></html>

@@ -15,17 +15,19 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, TextIO
 
 from hardlab.engine import images
-from hardlab.engine.client import connect
+from hardlab.engine.client import EngineError, connect, connect_endpoint
+from hardlab.engine.endpoints import Endpoint
 from hardlab.errors import BadInput, HarnessError
 from hardlab.grading import course as grading_course
 from hardlab.grading import plan as grading_plan
 from hardlab.grading import points as grading_points
+from hardlab.grading import spread as grading_spread
 from hardlab.grading.plan import RECORDS_NAME
 
 DEFAULT_COURSE = Path("labs/course/course.toml")
@@ -41,6 +43,9 @@ class Options:
     workers: str = "auto"
     student: str | None = None
     out: Path = DEFAULT_OUT
+    engines: list[Endpoint] = field(default_factory=list)  # several engines: the class is spread over them
+    per_engine: int = 1  # pytest processes grading at once on each engine
+    batch: int = 8  # most students one engine takes at a time
 
 
 @dataclass
@@ -52,6 +57,7 @@ class Graded:
     submissions: int
     ungraded: int
     pytest_exit: int
+    spread: grading_spread.Spread | None = None  # what each engine did, when several graded
 
 
 def grade(opts: Options, log: TextIO = sys.stderr) -> Graded:
@@ -78,6 +84,8 @@ def _grade(opts: Options, course: grading_course.Course, work: Path, log: TextIO
         print(f"hardlab grade: {opts.submissions}/{note}", file=log)
     if not plan.entries:
         raise BadInput(f"no student folders in {opts.submissions}")
+    if opts.engines:
+        return _grade_spread(opts, plan, work, started, log)
     images.ensure_all(connect())
     plan_file = work / grading_plan.PLAN_NAME
     plan_file.write_text(plan.to_json(), encoding="utf-8")
@@ -94,19 +102,49 @@ def _grade(opts: Options, course: grading_course.Course, work: Path, log: TextIO
     return Graded(data, time.monotonic() - started, submissions, errors + missing, code)
 
 
-def _pytest(workers: str, work: Path, plan_file: Path) -> int:
-    import pytest
+def _grade_spread(opts: Options, plan: grading_plan.Plan, work: Path, started: float, log: TextIO) -> Graded:
+    """The class spread over `opts.engines`: each must answer first (an address that does not is bad input)."""
+    import concurrent.futures
 
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(opts.engines)) as pool:
+        futures = [pool.submit(connect_endpoint, e, 60) for e in opts.engines]
+        clients, problems = [], []
+        for endpoint, future in zip(opts.engines, futures, strict=True):
+            try:
+                clients.append((endpoint, future.result()))
+            except EngineError as exc:
+                where = endpoint.name if endpoint.name == endpoint.url else f"{endpoint.name} ({endpoint.url})"
+                cause = " ".join(str(exc.__cause__ or exc).split())[:240]
+                problems.append(f"engine {where} does not answer: {cause}")
+    if problems:
+        raise BadInput("; ".join(problems) + ". Fix or leave out that --engine before grading")
+    done = grading_spread.grade(plan, clients, work, lambda folder, plan_file: pytest_args("0", folder, plan_file),
+                                opts.per_engine, opts.batch, log)  # fmt: skip
+    data = write_reports(done.records, plan, opts.out, opts.student)
+    grading_spread.write_report(done, opts.out)
+    errors = sum(r["outcome"] == "error" for r in done.records)
+    missing = len(plan.entries) - len(done.records)
+    submissions = len(plan.students) * len({e.assignment for e in plan.entries})
+    return Graded(data, time.monotonic() - started, submissions, errors + missing, 0, done)
+
+
+def pytest_args(workers: str, work: Path, plan_file: Path) -> list[str]:
+    """The pytest command line that grades `plan_file` (its ini and rootdir in `work`)."""
     autoloaded = not os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD") and any(
         ep.name == "hardlab" for ep in entry_points(group="pytest11")
     )
-    pargs = [
+    return [
         str(plan_file), "-c", str(work / "pytest.ini"), "--rootdir", str(work), "-p", "no:cacheprovider",
         *([] if autoloaded else ["-p", "hardlab.pytest.plugin"]), "-p", "hardlab.grading.plugin",
         *(["-n", workers] if workers not in {"0", "1"} else []), "-q",
         "--no-header", "-rN", "--tb=no",
     ]  # fmt: skip
-    return int(pytest.main(pargs))
+
+
+def _pytest(workers: str, work: Path, plan_file: Path) -> int:
+    import pytest
+
+    return int(pytest.main(pytest_args(workers, work, plan_file)))
 
 
 def write_reports(records: list[dict], plan: grading_plan.Plan, out: Path, only: str | None = None) -> dict:

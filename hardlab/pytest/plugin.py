@@ -55,6 +55,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="every scenario file under the paths given is collected, whatever the folders are called "
         "(`hardlab run` sets it); without it only files in a `hardlab_dirs` folder, or named themselves",
     )
+    group.addoption("--hardlab-engine", action="append", default=[], metavar="[NAME=]URL[,certs=DIR]",
+                    help="run on several engines: each xdist worker is bound to one (worker N to engine N mod "
+                    "count), every result records its engine, every engine is swept; repeatable")  # fmt: skip
     parser.addini("hardlab_dirs", "folders whose *.toml files are scenarios", type="args", default=["scenarios"])
     parser.addini(
         "hardlab_ignore",
@@ -76,6 +79,7 @@ def pytest_configure(config: pytest.Config) -> None:
         run_id = settings.env("HARDLAB_RUN_ID") or labels.new_run_id()
         owner = labels.owner()
     config.stash[KEY] = RunState(run_id, owner, Summary(run_id))
+    _bind_engine(config, workerinput)
     if workerinput is None:
         config.pluginmanager.register(Recorder(config.stash[KEY].summary, set(config.getini("hardlab_dirs"))))
         sweep_run_files()
@@ -85,6 +89,35 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is None and hasattr(signal, "SIGTERM"):
         # A nightly job killed by its scheduler gets SIGTERM: unwind like Ctrl-C so the sweep still runs.
         signal.signal(signal.SIGTERM, _terminate)
+
+
+def _bind_engine(config: pytest.Config, workerinput: dict[str, Any] | None) -> None:
+    """--hardlab-engine: this process talks to one engine of the list, chosen by its xdist worker number
+    (the lone process of a run without xdist takes the first). DOCKER_* variables are this process's own,
+    so every client, probe and docker CLI of this worker reaches that engine and no other."""
+    import os
+
+    from hardlab.engine import endpoints
+    from hardlab.errors import BadInput
+
+    values = config.getoption("hardlab_engine", None) or []
+    if not values:
+        return
+    try:
+        engines = endpoints.gather(list(values), [])
+    except BadInput as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    state = config.stash[KEY]
+    state.engines = tuple(engines)
+    if workerinput is None and getattr(config.option, "numprocesses", None):
+        return  # the xdist controller runs no case: its workers are bound
+    worker = str((workerinput or {}).get("workerid", "gw0"))
+    number = int(worker[2:]) if worker[2:].isdigit() else 0
+    endpoint = engines[number % len(engines)]
+    for key in endpoints.ENV_KEYS:
+        os.environ.pop(key, None)
+    os.environ.update(endpoint.environment({}))
+    state.engine = endpoint.name
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -165,6 +198,9 @@ def _named_paths(config: pytest.Config) -> set[Path]:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     """A case skipped while judging (a `skip_when` step) points at its TOML line, not at the adapter."""
     report = yield
+    engine = run_state(item.config).engine
+    if engine and isinstance(item, CaseItem):
+        report.user_properties.append(("hardlab_engine", engine))
     if isinstance(item, CaseItem) and report.skipped and isinstance(report.longrepr, tuple):
         report.longrepr = (str(item.path), item.case.line or 1, report.longrepr[2])
     if isinstance(item, CaseItem) and report.failed and call.excinfo is not None:
@@ -207,8 +243,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     try:
         _write_reports(config, state)
     finally:  # the run's files in the temp folder go with it
-        for path in (state.host_cache, state.host_cache.with_suffix(".lock"), state.engine_marker):
-            path.unlink(missing_ok=True)
+        for cache in state.engine_caches():
+            cache.unlink(missing_ok=True)
+            cache.with_suffix(".lock").unlink(missing_ok=True)
+        state.engine_marker.unlink(missing_ok=True)
 
 
 STALE_S = 24 * 3600  # a run's temp files this old belong to a run that was killed (no run lasts a day)
@@ -239,7 +277,7 @@ def _write_reports(config: pytest.Config, state: RunState) -> None:
         return
     host = state.host()
     if path:
-        state.summary.write(Path(path), host)
+        state.summary.write(Path(path), host, state.engine_hosts() if state.engines else None)
     xmlpath = getattr(config.option, "xmlpath", None)
     if xmlpath and Path(xmlpath).is_file():  # junitxml wrote it in its own sessionfinish, before this one
         junit.normalize(Path(xmlpath), list(state.summary.records.values()),
@@ -254,6 +292,9 @@ def _write_reports(config: pytest.Config, state: RunState) -> None:
 
 
 def _sweep_run(state: RunState) -> None:
+    if state.engines:
+        _sweep_engines(state)
+        return
     try:
         client = state.client or connect(timeout=30)
         left = sweep_run(client, state.run_id)
@@ -262,6 +303,21 @@ def _sweep_run(state: RunState) -> None:
         return
     if left:
         print(f"\nhardlab: removed {left} container(s) left by run {state.run_id} (interrupted or crashed worker)")
+
+
+def _sweep_engines(state: RunState) -> None:
+    """Every engine of a several-engine run swept of this run's containers; one that does not answer is named."""
+    from hardlab.engine.client import connect_endpoint
+
+    for endpoint in state.engines:
+        try:
+            left = sweep_run(connect_endpoint(endpoint, timeout=30), state.run_id)
+        except HarnessError as exc:
+            print(f"\nhardlab: engine {endpoint.name}: {exc}; its containers go with the engine, or the next "
+                  "run's sweep removes them")  # fmt: skip
+            continue
+        if left:
+            print(f"\nhardlab: removed {left} container(s) left by run {state.run_id} on engine {endpoint.name}")
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

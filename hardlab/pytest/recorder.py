@@ -63,6 +63,8 @@ class Summary:
             rec["evidence"] = json.loads(props["hardlab_evidence"])
         if "hardlab_class" in props:
             rec["classification"] = props["hardlab_class"]
+        if "hardlab_engine" in props:
+            rec["engine"] = props["hardlab_engine"]  # of several engines, the one this case ran on
         if report.when == "call" or report.outcome != "passed":
             if report.skipped:
                 rec["outcome"] = "skipped"
@@ -104,7 +106,7 @@ class Summary:
         counts = Counter(r["outcome"] for r in self.records.values())
         return {k: counts.get(k, 0) for k in ("passed", "failed", "error", "skipped")}
 
-    def write(self, path: Path, host: dict[str, Any] | None) -> None:
+    def write(self, path: Path, host: dict[str, Any] | None, engines: dict[str, Any] | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         engine = (host or {}).get("engine")
         engine = engine if isinstance(engine, dict) else {"server_version": engine}
@@ -120,6 +122,7 @@ class Summary:
             "duration": round(time.time() - self.started, 2),
             "totals": self.totals(),
             "host": host or {},
+            **({"engines": engines} if engines else {}),
             "results": sorted(self.records.values(), key=lambda r: r["nodeid"]),
         }
         path.write_text(json.dumps(data, indent=2, default=str) + "\n")

@@ -24,6 +24,8 @@ class RunState:
     containers: Containers | None = None  # made with the client: the gate and the shared containers
     prefetch: Any = None  # hardlab.pytest.prefetch.Prefetch, when this process runs cases ahead
     engine_down: str = ""  # why the engine stopped answering mid-run: the rest of the cases fail fast
+    engines: tuple[Any, ...] = ()  # --hardlab-engine: every engine of the run (hardlab.engine.endpoints)
+    engine: str = ""  # the name of the engine this process is bound to ("" : DOCKER_HOST's, the only one)
 
     @property
     def engine_marker(self) -> Path:
@@ -33,13 +35,41 @@ class RunState:
     @property
     def host_cache(self) -> Path:
         """The host probe, shared by xdist workers through a file."""
-        return config.temp_dir() / f"hardlab-host-{self.run_id}.json"
+        return host_cache_path(self.run_id, self.engine_index)
+
+    @property
+    def engine_index(self) -> int | None:
+        names = [e.name for e in self.engines]
+        return names.index(self.engine) if self.engine in names else None
+
+    def engine_caches(self) -> list[Path]:
+        """Every engine's host probe file of this run (one per engine when several)."""
+        if not self.engines:
+            return [self.host_cache]
+        return [host_cache_path(self.run_id, n) for n in range(len(self.engines))]
 
     def host(self) -> dict[str, Any] | None:
-        if not self.host_cache.is_file():
-            return None
-        data: dict[str, Any] = json.loads(self.host_cache.read_text())
-        return data
+        """The host probe of this process's engine (of several: the first engine's that was probed)."""
+        for cache in [self.host_cache] if self.engine or not self.engines else self.engine_caches():
+            if cache.is_file():
+                data: dict[str, Any] = json.loads(cache.read_text())
+                return data
+        return None
+
+    def engine_hosts(self) -> dict[str, dict[str, Any]]:
+        """Of several engines: each one's host probe, by engine name (those that ran a case)."""
+        out = {}
+        for endpoint, cache in zip(self.engines, self.engine_caches(), strict=False):
+            if cache.is_file():
+                out[endpoint.name] = {"url": endpoint.url, "tls": endpoint.tls, **json.loads(cache.read_text())}
+        return out
+
+
+def host_cache_path(run_id: str, engine: int | None = None) -> Path:
+    """Where run `run_id` keeps its engine's host probe (engine N's of several): a file written before the
+    run is used as it is."""
+    suffix = "" if engine is None else f"-e{engine}"
+    return config.temp_dir() / f"hardlab-host-{run_id}{suffix}.json"
 
 
 KEY = pytest.StashKey[RunState]()
