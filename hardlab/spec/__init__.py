@@ -7,7 +7,8 @@ A scenario file is TOML:
     [inputs.NAME]  kind, default, description      (overridable from outside: grading, host profiles)
     [defaults]  any case key but id/title/step/control/parametrize, merged into every case
     [[case]]  id, title, tags, requires, image, timeout, container, use_inputs, start_error,
-              no_control_reason, runner, uses, parametrize, [[case.step]], [case.control]
+              expect_start, run_as, no_control_reason, runner, uses, parametrize, [[case.step]],
+              [case.control]
 
     from hardlab import spec
     scenario = spec.load("scenarios/seccomp/default.toml")   # raises spec.ScenarioError listing every problem
