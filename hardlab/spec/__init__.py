@@ -48,7 +48,7 @@ from hardlab.spec.model import (
 )
 from hardlab.spec.placeholders import TRUST_PLACEHOLDERS, placeholders, substitute
 from hardlab.spec.scenario import DEFAULT_TIMEOUT, LAB_IMAGE_PREFIX, SCHEMA_VERSION, TAG, load, not_a_scenario
-from hardlab.spec.seccomp import seccomp_problems, seccomp_text_problems
+from hardlab.spec.seccomp import MAX_PROFILE_BYTES, ProfileError, read_profile, seccomp_problems, seccomp_text_problems
 from hardlab.spec.steps import PROBE
 from hardlab.spec.vocabulary import ERRNO_NAMES, FEATURES, INPUT_KINDS, RUNNERS, USES
 
@@ -61,6 +61,7 @@ __all__ = [
     "FEATURES",
     "INPUT_KINDS",
     "LAB_IMAGE_PREFIX",
+    "MAX_PROFILE_BYTES",
     "PROBE",
     "PROC_STATUS_ARGV",
     "RUNNERS",
@@ -77,6 +78,7 @@ __all__ = [
     "HostAction",
     "Input",
     "NotaryStep",
+    "ProfileError",
     "PushStep",
     "ScanStep",
     "Scenario",
@@ -93,6 +95,7 @@ __all__ = [
     "not_a_scenario",
     "parse_range",
     "placeholders",
+    "read_profile",
     "seccomp_problems",
     "seccomp_text_problems",
     "size_bytes",
