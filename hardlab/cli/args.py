@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from hardlab import config
@@ -27,3 +28,32 @@ def annotate(findings: list[Any]) -> None:
 
     for line in github(findings):
         print(line, flush=True)
+
+
+def positive(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def add_engine_args(p: argparse.ArgumentParser, engine_help: str, per_engine_help: str) -> None:
+    """--engine, --engines-file and --per-engine, as `run` and `grade` both take them."""
+    p.add_argument("--engine", action="append", default=[], metavar="[NAME=]URL[,certs=DIR]", help=engine_help)
+    p.add_argument("--engines-file", action="append", default=[], metavar="FILE",
+                   help="engines, one --engine value a line (# comments)")  # fmt: skip
+    p.add_argument("--per-engine", type=positive, default=1, metavar="N", help=per_engine_help)
+
+
+def engines_or_none(prog: str, args: argparse.Namespace) -> list[Any] | None:
+    """The engines --engine and --engines-file name; None (the reason printed) when they are bad input."""
+    from hardlab.engine import endpoints
+    from hardlab.errors import BadInput, ProblemsError
+
+    try:
+        return endpoints.gather(args.engine, args.engines_file)
+    except ProblemsError as exc:
+        print(f"{prog}: invalid engines file:\n{exc}", file=sys.stderr)
+    except BadInput as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+    return None

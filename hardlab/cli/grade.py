@@ -16,9 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hardlab.cli.args import new_parser
-from hardlab.engine import endpoints
-from hardlab.errors import BadInput, HarnessError, ProblemsError
+from hardlab.cli.args import add_engine_args, engines_or_none, new_parser, positive
+from hardlab.errors import BadInput, HarnessError
 from hardlab.grading.run import DEFAULT_COURSE, DEFAULT_OUT, Options, grade
 from hardlab.grading.spread import Spread
 from hardlab.outcomes import Exit
@@ -39,14 +38,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--student", help="grade only this student's folder (check your work before handing in)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report folder (default {DEFAULT_OUT})")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-student table, only the totals line")
-    p.add_argument("--engine", action="append", default=[], metavar="[NAME=]URL[,certs=DIR]",
-                   help="grade on this engine (unix://, tcp://, ssh://; certs=DIR holds ca.pem, cert.pem, "
-                   "key.pem for tcp+TLS); repeatable: the students are spread over the engines")  # fmt: skip
-    p.add_argument("--engines-file", action="append", default=[], metavar="FILE",
-                   help="engines, one --engine value a line (# comments)")
-    p.add_argument("--per-engine", type=_positive, default=1, metavar="N",
-                   help="with --engine: pytest processes grading at once on each engine (default 1)")
-    p.add_argument("--batch", type=_positive, default=8, metavar="N",
+    add_engine_args(p, "grade on this engine (unix://, tcp://, ssh://; certs=DIR holds ca.pem, cert.pem, key.pem "
+                       "for tcp+TLS); repeatable: the students are spread over the engines",
+                    "with --engine: pytest processes grading at once on each engine (default 1)")  # fmt: skip
+    p.add_argument("--batch", type=positive, default=8, metavar="N",
                    help="with --engine: most students an engine takes from the queue at a time (default 8)")
     return p
 
@@ -55,22 +50,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser().parse_args(argv)
 
 
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return int(text)
-
-
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    try:
-        engines = endpoints.gather(args.engine, args.engines_file)
-    except ProblemsError as exc:
-        print(f"hardlab grade: invalid engines file:\n{exc}", file=sys.stderr)
-        return 2
-    except BadInput as exc:
-        print(f"hardlab grade: {exc}", file=sys.stderr)
-        return 2
+    engines = engines_or_none("hardlab grade", args)
+    if engines is None:
+        return Exit.HARNESS
     opts = Options(args.submissions, args.course, str(args.workers), args.student, args.out, engines,
                    args.per_engine, args.batch)  # fmt: skip
     try:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from hardlab import config
-from hardlab.cli.args import annotate, new_parser
+from hardlab.cli.args import add_engine_args, annotate, engines_or_none, new_parser
 from hardlab.outcomes import Exit, run_exit
 
 
@@ -24,13 +23,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cis", action="append", default=[], metavar="ID",
                    help="run only cases whose scenario references these CIS controls or sections (5.12, 5)")
     p.add_argument("--skip-cis", action="append", default=[], metavar="ID", help="leave these CIS ids out")
-    p.add_argument("--engine", action="append", default=[], metavar="[NAME=]URL[,certs=DIR]",
-                   help="run on several engines (unix://, tcp:// with certs=DIR for TLS, ssh://): each pytest-xdist "
-                   "worker is bound to one, every result records its engine; repeatable")  # fmt: skip
-    p.add_argument("--engines-file", action="append", default=[], metavar="FILE",
-                   help="engines, one --engine value a line (# comments)")
-    p.add_argument("--per-engine", type=int, default=1, metavar="N",
-                   help="with --engine and no -n: xdist workers per engine (default 1; -n = engines x N)")
+    add_engine_args(p, "run on several engines (unix://, tcp:// with certs=DIR for TLS, ssh://): each pytest-xdist "
+                       "worker is bound to one, every result records its engine; repeatable",
+                    "with --engine and no -n: xdist workers per engine (default 1; -n = engines x N)")  # fmt: skip
     return p
 
 
@@ -40,19 +35,9 @@ def main(argv: list[str]) -> int:
     import pytest
 
     from hardlab.cli.images import ready, ready_engines
-    from hardlab.engine import endpoints
-    from hardlab.errors import BadInput, ProblemsError
 
-    try:
-        engines = endpoints.gather(args.engine, args.engines_file)
-    except ProblemsError as exc:
-        print(f"hardlab run: invalid engines file:\n{exc}", file=sys.stderr)
-        return Exit.HARNESS
-    except BadInput as exc:
-        print(f"hardlab run: {exc}", file=sys.stderr)
-        return Exit.HARNESS
-    if args.per_engine < 1:
-        print(f"hardlab run: --per-engine must be at least 1, got {args.per_engine}", file=sys.stderr)
+    engines = engines_or_none("hardlab run", args)
+    if engines is None:
         return Exit.HARNESS
     if not (ready_engines("hardlab run", engines) if engines else ready("hardlab run")):
         return Exit.HARNESS

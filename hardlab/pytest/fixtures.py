@@ -11,7 +11,7 @@ from hardlab import config as settings
 from hardlab.core.inputs import InputError, bind
 from hardlab.core.records import evidence
 from hardlab.core.rules import rule_facts
-from hardlab.engine.client import connect, sweep_dead
+from hardlab.engine.client import answers, connect, sweep_dead
 from hardlab.engine.probe import HostFacts, probe
 from hardlab.engine.runner import run_case, session_containers
 from hardlab.errors import HarnessError
@@ -37,15 +37,6 @@ def engine_client(cfg: pytest.Config) -> Any:
         state.containers = session_containers()
         state.client = client
     return state.client
-
-
-def engine_answers(client: Any, timeout: float = 5) -> bool:
-    """Whether the engine still answers a ping within `timeout` (not the client's 120 s)."""
-    try:
-        api = client.api
-        return bool(api.get(api.base_url + "/_ping", timeout=timeout).ok)
-    except Exception:  # any failure to answer is "down"
-        return False
 
 
 def host_facts_for(cfg: pytest.Config, client: Any) -> HostFacts:
@@ -138,7 +129,7 @@ def hardlab_case_run(request: pytest.FixtureRequest, hardlab_client: Any, hardla
         return exc
     except HarnessError as exc:
         item.user_properties.append(("hardlab_class", HARNESS_ERROR))
-        if not engine_answers(hardlab_client):
+        if not answers(hardlab_client):
             state.engine_down = f"the engine stopped answering during this run ({exc})"
             raise harness_failure(HarnessError(f"engine down: {exc}"), f"{scenario.path}:{case.line}") from exc
         raise harness_failure(exc, f"{scenario.path}:{case.line}") from exc
