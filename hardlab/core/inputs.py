@@ -13,11 +13,13 @@ from hardlab.spec import (
     CONTAINER_OPTIONS,
     Case,
     Input,
+    ProfileError,
     Scenario,
     Step,
     container_problems,
     normal_options,
     placeholders,
+    read_profile,
     seccomp_text_problems,
     substitute,
 )
@@ -58,9 +60,9 @@ def _value(spec: Input, raw: Any, base: Path, source: str) -> Any:
             raise InputError(f"{source}: file not found: {path}")
         if spec.kind == "seccomp":
             try:
-                text = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                raise InputError(f"{path}: the seccomp profile is not UTF-8 text") from None
+                text = read_profile(path)
+            except ProfileError as exc:
+                raise InputError(f"{source}: {exc}") from None
             problems = seccomp_text_problems(text, str(path))
             if problems:
                 raise InputError("; ".join(problems))

@@ -70,7 +70,7 @@ def _step_lines(sr: StepResult, pad: str) -> list[str]:
     role = " [control]" if step.control else ""
     where = f" (line {step.line})" if step.line else ""
     lines = [f"{pad}step {step.name!r}{role}{where}"]
-    if step.kind == "exec":
+    if step.kind == "exec" or step.main:
         user = f" as {step.user}" if step.user else ""
         lines.append(hanging(f"{pad}  $ ", f"{step.display}{user}", pad + "    "))
     for note in step.decided:

@@ -45,6 +45,7 @@ class Limits:
     step_timeout: float
     build_timeout: float
     log_bytes: int = 2000  # most of a failed RUN's output the message shows (its end)
+    image_bytes: int = 0  # most the image may weigh (its base included) after any RUN or COPY; 0: unbounded
 
 
 # Lines of a failed RUN's output asked from the engine, and bytes read of them at most: a RUN printing 3 GB
@@ -94,6 +95,7 @@ class _Builder:
         self.user, self.workdir = "", "/"
         self.env: dict[str, str] = {}
         self.config: list[str] = []  # instructions applied to the final image's config
+        self.made: list[str] = []  # the images this build committed, oldest first
         self.started = time.monotonic()
 
     def run(self, tag: str) -> None:
@@ -133,11 +135,33 @@ class _Builder:
             **self._limits(), **extra,
         )  # fmt: skip
 
+    def _within_size(self, container: Any, where: str) -> None:
+        """Refuse a layer that would make the image larger than the course allows, before committing it (a
+        commit copies the layer once more). The build's images so far are removed at once: the disk is back."""
+        limit = self.limits.image_bytes
+        if limit <= 0:
+            return
+        listed = self.client.api.containers(all=True, filters={"id": container.id}, size=True)
+        layer = int((listed[0] if listed else {}).get("SizeRw") or 0)
+        size = int(self.client.api.inspect_image(self.image).get("Size") or 0) + layer
+        if size > limit:
+            _remove(container)
+            self._drop_images()
+            raise BuildError(f"{where}: the image would be {_mb(size)} after this step, more than the course "
+                             f"allows ({_mb(limit)}); the build was stopped and its layers removed")  # fmt: skip
+
+    def _drop_images(self) -> None:
+        for image_id in reversed(self.made):
+            with suppress(docker.errors.APIError, requests.exceptions.RequestException):
+                self.client.images.remove(image_id, force=True, noprune=False)
+        self.made.clear()
+
     def _commit(self, container: Any, changes: list[str], repo: str | None = None, tag: str | None = None) -> None:
         try:
             stamp = " ".join(f"{k}={json.dumps(v)}" for k, v in self.labels.items())
             image = container.commit(repository=repo, tag=tag, changes=[*changes, f"LABEL {stamp}"])
             self.image = image.id
+            self.made.append(image.id)
         finally:
             _remove(container)
 
@@ -170,6 +194,7 @@ class _Builder:
             if code != 0:
                 log = bounded_log(container, self.limits.log_bytes)
                 raise BuildError(f"{where}: RUN {rest[:80]} exited with {code}" + (f":\n{log}" if log else ""))
+            self._within_size(container, where)
             self._commit(container, [])
         finally:
             _remove(container)
@@ -197,6 +222,7 @@ class _Builder:
         except docker.errors.APIError as exc:
             _remove(container)
             raise BuildError(f"{where}: COPY failed: {getattr(exc, 'explanation', exc)}") from None
+        self._within_size(container, where)
         self._commit(container, [])
 
 
@@ -226,6 +252,10 @@ def bounded_log(container: Any, limit: int) -> str:
 
 def _printable(text: str) -> str:
     return "".join(c if c.isprintable() or c in "\n\t" else ascii(c)[1:-1] for c in text)
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB ({size} bytes)"
 
 
 def _remove(container: Any) -> None:

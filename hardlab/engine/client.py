@@ -85,6 +85,24 @@ def sweep_dead(client: docker.DockerClient) -> int:
     for network in client.networks.list(filters={"label": labels.KEY}):
         if not labels.owner_alive(network.attrs.get("Labels", {}).get(labels.OWNER, "")):
             quiet(network.remove)
+    return removed + sweep_dead_images(client)
+
+
+def sweep_dead_images(client: docker.DockerClient) -> int:
+    """Remove the images a run built whose owning process is gone (a grading run killed mid-build: its end,
+    which removes them, never came). Only images carrying a run's owner label: lab images carry none."""
+    removed = 0
+    found = client.images.list(all=True, filters={"label": labels.OWNER})
+    dead = [i for i in found if not labels.owner_alive((i.labels or {}).get(labels.OWNER, ""))]
+    for image in sorted(dead, key=lambda i: i.attrs.get("Created", ""), reverse=True):  # children first
+        for ref in [*image.tags, str(image.id)]:
+            try:
+                client.images.remove(ref, force=True, noprune=False)
+                removed += 1
+            except docker.errors.NotFound:
+                break
+            except (docker.errors.APIError, requests.exceptions.RequestException):
+                continue  # in use or the engine is slow: the next sweep tries again
     return removed
 
 

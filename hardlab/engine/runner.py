@@ -36,7 +36,7 @@ from hardlab.core.sharing import RunSpec, case_runs, configuration
 from hardlab.engine import images, labels
 from hardlab.engine.client import EngineError, quiet, remove, unwedge
 from hardlab.engine.shared import Containers, Started
-from hardlab.spec import Case, Step, seccomp_text_problems, substitute
+from hardlab.spec import Case, ProfileError, Step, read_profile, seccomp_text_problems, substitute
 
 KEEPALIVE = ["sleep", "infinity"]
 # A start takes ~0.3 s; one still not done after this is wedged (runc 1.1 hangs forever on a seccomp
@@ -70,9 +70,9 @@ def docker_options(options: Mapping[str, Any], base: Path) -> dict[str, Any]:
             ref = opt.split("=", 1)[1]
             path = Path(ref) if Path(ref).is_absolute() else base / ref
             try:
-                text = path.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise InputError(f"security_opt seccomp={ref}: cannot read the profile {path}: {exc}") from exc
+                text = read_profile(path)
+            except ProfileError as exc:
+                raise InputError(f"security_opt seccomp={ref}: {exc}") from None
             problems = seccomp_text_problems(text, str(path))
             if problems:
                 raise InputError("; ".join(problems))

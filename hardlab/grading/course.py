@@ -4,7 +4,7 @@ hints per check, and the hard limits every graded container runs under. Pure: no
     schema_version = 1
     [course]  id, title
     [limits]  mem_limit, pids_limit, nano_cpus, cpu_seconds, step_timeout, max_file_bytes,
-              max_context_bytes, max_context_files, build_timeout, build_log_bytes
+              max_context_bytes, max_context_files, build_timeout, build_log_bytes, image_bytes
                                                         (all optional; a submission cannot raise them)
     [[assignment]]  id, title, scenario, inputs = { INPUT = "path/in/student/folder" },
                     allow = { OPTION = [allowed values] }, build = { dockerfile = "...", input = "..." },
@@ -70,6 +70,7 @@ class Limits:
     max_context_files: int = 500  # files and folders of a build folder
     build_timeout: float = 120.0
     build_log_bytes: int = 2000  # most of a failed RUN's output a student's feedback shows (its end)
+    image_bytes: int = 4 * 1000**3  # most a submission's built image may weigh, its base included
 
     @property
     def mem_bytes(self) -> int:
@@ -97,6 +98,7 @@ LIMIT_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "build_timeout": ((int, float), "a number of seconds"),
     "max_context_files": ((int,), "an integer number of files and folders"),
     "build_log_bytes": ((int,), "an integer number of bytes (0: show none of a failed build's output)"),
+    "image_bytes": ((int,), "an integer number of bytes (the built image, its base included)"),
 }
 
 

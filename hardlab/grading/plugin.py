@@ -188,7 +188,7 @@ def _built_image(request: pytest.FixtureRequest, item: GradeItem) -> str:
             images.ensure(client, images.PREFIX + lab)
     try:
         limits = BuildLimits(item.limits.container(), item.limits.step_timeout, item.limits.build_timeout,
-                             item.limits.build_log_bytes)
+                             item.limits.build_log_bytes, item.limits.image_bytes)
         return build(client, spec, limits, state.run_id, state.owner)
     except BuildError as exc:
         _fail(item, BUILD_FAILED, f"YOUR IMAGE DID NOT BUILD: {exc}")

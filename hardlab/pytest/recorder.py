@@ -33,8 +33,23 @@ class Recorder:
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         in_pack = report.nodeid.split("/")[0] in self.dirs
-        if in_pack or any(name == "hardlab" for name, _ in report.user_properties):
+        # xdist's report for a case whose worker died carries none of hardlab's properties: a scenario
+        # case is known by its file (given by any path), and a case already recorded keeps being recorded.
+        crashed = crashed_worker(report) and report.nodeid.split("::")[0].endswith(".toml")
+        ours = any(name == "hardlab" for name, _ in report.user_properties)
+        if in_pack or crashed or ours or report.nodeid in self.summary.records:
             self.summary.add(report)
+
+
+def crashed_worker(report: Any) -> bool:
+    """xdist's stand-in report for the case a worker was running when it died (SIGKILL, OOM, segfault)."""
+    return report.when == "???" and "crashed while running" in str(report.longrepr or "")
+
+
+WORKER_DIED = (
+    "HARNESS ERROR (not a security finding): the pytest worker running this case died ({detail}); the case "
+    "has no verdict, the other cases keep theirs, and the run's sweep removes its containers"
+)
 
 
 class Summary:
@@ -70,6 +85,13 @@ class Summary:
                 rec["outcome"] = "skipped"
                 rec["reason"] = skip_reason(report)
                 rec.setdefault("classification", HOST_FEATURE_MISSING)
+            elif report.failed and crashed_worker(report):
+                rec["outcome"] = "error"
+                rec["classification"] = HARNESS_ERROR
+                rec["message"] = WORKER_DIED.format(detail=str(report.longrepr).splitlines()[0][:300])
+                file, _, case = report.nodeid.partition("::")
+                rec.setdefault("file", file)
+                rec.setdefault("case", case)
             elif report.failed:
                 rec["outcome"] = "failed" if report.when == "call" else "error"
                 rec.setdefault("classification", HARNESS_ERROR if report.when != "call" else CONTROL_FAILED)

@@ -7,7 +7,8 @@ A scenario file is TOML:
     [inputs.NAME]  kind, default, description      (overridable from outside: grading, host profiles)
     [defaults]  any case key but id/title/step/control/parametrize, merged into every case
     [[case]]  id, title, tags, requires, image, timeout, container, use_inputs, start_error,
-              no_control_reason, runner, uses, severity, parametrize, [[case.step]], [case.control]
+              expect_start, run_as, no_control_reason, runner, uses, severity, parametrize, [[case.step]],
+              [case.control]
 
     from hardlab import spec
     scenario = spec.load("scenarios/seccomp/default.toml")   # raises spec.ScenarioError listing every problem
@@ -47,7 +48,7 @@ from hardlab.spec.model import (
 )
 from hardlab.spec.placeholders import TRUST_PLACEHOLDERS, placeholders, substitute
 from hardlab.spec.scenario import DEFAULT_TIMEOUT, LAB_IMAGE_PREFIX, SCHEMA_VERSION, TAG, load, not_a_scenario
-from hardlab.spec.seccomp import seccomp_problems, seccomp_text_problems
+from hardlab.spec.seccomp import MAX_PROFILE_BYTES, ProfileError, read_profile, seccomp_problems, seccomp_text_problems
 from hardlab.spec.steps import PROBE
 from hardlab.spec.vocabulary import ERRNO_NAMES, FEATURES, INPUT_KINDS, RUNNERS, SEVERITIES, USES
 
@@ -60,6 +61,7 @@ __all__ = [
     "FEATURES",
     "INPUT_KINDS",
     "LAB_IMAGE_PREFIX",
+    "MAX_PROFILE_BYTES",
     "PROBE",
     "PROC_STATUS_ARGV",
     "RUNNERS",
@@ -77,6 +79,7 @@ __all__ = [
     "HostAction",
     "Input",
     "NotaryStep",
+    "ProfileError",
     "PushStep",
     "ScanStep",
     "Scenario",
@@ -93,6 +96,7 @@ __all__ = [
     "not_a_scenario",
     "parse_range",
     "placeholders",
+    "read_profile",
     "seccomp_problems",
     "seccomp_text_problems",
     "size_bytes",

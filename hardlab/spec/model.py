@@ -137,13 +137,20 @@ class Step:
     host: HostAction | None = None  # what a host step does; None for a container step
     when: tuple[FactRule, ...] = ()  # engine-dependent expectations, first match wins
     decided: tuple[str, ...] = ()  # which engine facts decided the expectation (set by hardlab.core.rules)
+    main: bool = False  # run_as = "main": argv is the container's entrypoint, judged as a wait step
 
     @property
     def display(self) -> str:
         if self.host is not None:
             return self.host.display
+        if self.kind == "wait" and self.main and self.argv:
+            return f"{self._command} (as the container's main process, PID 1)"
         if self.kind == "wait":
             return "(wait for the container's main process to exit)"
+        return self._command
+
+    @property
+    def _command(self) -> str:
         if self.argv == PROC_STATUS_ARGV:
             return "cat /proc/1/status"  # what it reads (hardlab adds the kernel's cap_last_cap)
         if len(self.argv) == 3 and self.argv[:2] == ("/bin/sh", "-c"):

@@ -34,7 +34,9 @@ def _known(source: Path) -> dict[str, frozenset[str]] | None:
                     tables[target.id] = frozenset(k for k in keys if isinstance(k, str))
     if not all(name in tables for name in TABLES.values()):
         return None
-    known = {abi: tables[name] for abi, name in TABLES.items()}
+    # VARIANTS: probe names that make one of the table's syscalls with other arguments (socket-alg).
+    variants = tables.get("VARIANTS", frozenset())
+    known = {abi: tables[name] | variants for abi, name in TABLES.items()}
     known["x32"] = frozenset(X32)
     for probe, abis in SPECIAL.items():
         for abi in abis:

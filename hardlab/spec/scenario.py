@@ -36,8 +36,14 @@ CASE_SHARED_KEYS = {
     "runner",
     "uses",
     "tags", "requires", "image", "timeout", "container", "use_inputs", "start_error", "no_control_reason", "abis",
-    "severity",
+    "severity", "expect_start", "run_as",
 }  # fmt: skip
+# expect_start: what the case expects of its container's start. Written at all, it is the assertion, so the
+# host features its options imply (privileged, apparmor, ...) are not added to its requires.
+EXPECT_START = ("starts", "fails")
+# run_as: how a step's command runs: exec'd into hardlab's keep-alive (`sleep infinity` is PID 1), or as the
+# container's main process (PID 1; exit code and output from the container itself).
+RUN_AS = ("exec", "main")
 # Syscall ABIs a case's `syscall` steps can be made through (hardlab-probe --abi); x86_64 is the native one.
 ABIS = {"x86_64": None, "i386": "i386-abi", "x32": "x32-abi"}  # abi -> the host feature it needs
 CASE_KEYS = {"id", "title", "step", "control", "parametrize", *CASE_SHARED_KEYS}
@@ -470,8 +476,21 @@ def _case(
             check.error(path, f"${{{name}}} is neither an input nor a parametrize key")
 
     start_error = check.strings(raw, "start_error", path)
+    expect_start = check.text(raw, "expect_start", path) or ""
+    if expect_start and expect_start not in EXPECT_START:
+        check.error((*path, "expect_start"), f"expected 'starts' or 'fails', got {expect_start!r}")
+    elif expect_start == "starts" and start_error:
+        check.error((*path, "expect_start"), "a case that expects its container to start cannot have a start_error")
+    elif expect_start == "fails" and not start_error:
+        start_error = ("",)  # any failed start will do (judge_start_error reads "" as that)
+    run_as = check.text(raw, "run_as", path) or "exec"
+    if run_as not in RUN_AS:
+        check.error((*path, "run_as"), f"expected 'exec' (the default) or 'main', got {run_as!r}")
     steps = parse_steps(check, raw.get("step"), (*path, "step"), timeout, host=runner == "host")
-    if start_error and steps:
+    if start_error and steps and expect_start:
+        check.error((*path, "expect_start"), "a case with expect_start = 'fails' must fail to start, so it cannot "
+                                             "also have steps")  # fmt: skip
+    elif start_error and steps:
         check.error((*path, "start_error"), "a case that must fail to start cannot also have steps")
     # Judge the file as written, not what survived validation: an invalid step already has its own problem.
     written = [s for s in raw.get("step", []) if isinstance(s, dict)] if isinstance(raw.get("step"), list) else []
@@ -481,6 +500,11 @@ def _case(
     control = None
     if "control" in raw:
         control = parse_control(check, raw["control"], (*path, "control"), timeout)
+    if run_as == "main" and runner != "host":
+        steps, container = _as_main(check, steps, container, path, ("step",))
+        if control is not None:
+            csteps, ccontainer = _as_main(check, control.steps, control.container, (*path, "control"), ("step",))
+            control = dataclasses.replace(control, steps=csteps, container=ccontainer)
     no_control_reason = check.text(raw, "no_control_reason", path) or ""
     has_control = "control" in raw or any(s.get("control") is True for s in written)
     if not has_control and not no_control_reason:
@@ -499,7 +523,9 @@ def _case(
         id=cid,
         title=substitute(title, params, keep_unknown=True),
         tags=tags,
-        requires=tuple(dict.fromkeys((*requires, *implied_requirements(container), *(["trust-lab"] if uses else [])))),
+        requires=tuple(dict.fromkeys((
+            *requires, *(() if expect_start else implied_requirements(container)), *(["trust-lab"] if uses else []),
+        ))),
         image=image,
         container=container,
         use_inputs=use_inputs,
@@ -511,3 +537,26 @@ def _case(
         runner=runner,
         uses=uses,
     )
+
+
+def _as_main(
+    check: Checker, steps: tuple[Step, ...], container: Mapping[str, Any], path: KeyPath, where: KeyPath
+) -> tuple[tuple[Step, ...], dict[str, Any]]:
+    """`run_as = "main"`: the one command step becomes the container's entrypoint (PID 1, no keep-alive),
+    judged as a `wait` step on the container's exit code and logs."""
+    out = dict(container)
+    if not steps:
+        return steps, out
+    if len(steps) != 1 or steps[0].kind != "exec":
+        check.error((*path, *where), "with run_as = 'main' the container runs one command: write exactly one "
+                                     "exec, shell or syscall step (a wait step is what main mode already does)")
+        return steps, out
+    for key in ("command", "entrypoint"):
+        if key in out:
+            check.error((*path, "container", key), "with run_as = 'main' the step's command is the container's "
+                                                   "main process; leave out command and entrypoint")  # fmt: skip
+    step = steps[0]
+    out["entrypoint"] = list(step.argv)
+    if step.user is not None:
+        out["user"] = step.user
+    return (dataclasses.replace(step, kind="wait", main=True),), out

@@ -4,13 +4,54 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
-from hardlab.errors import Problem
+from hardlab.errors import BadInput, Problem
 from hardlab.spec.checker import Checker
 from hardlab.spec.tomlpos import KeyPath, format_path
+
+# Docker's default profile is about 20 KB; no real profile comes near this. A path naming /dev/zero, a
+# FIFO or a huge file is refused at this size instead of being read into memory (a MemoryError, a hang).
+MAX_PROFILE_BYTES = 1 << 20
+_OPEN = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+
+
+class ProfileError(BadInput):
+    """A seccomp profile path that cannot be read as a profile: the message names the path."""
+
+
+def read_profile(profile: Path, limit: int = MAX_PROFILE_BYTES) -> str:
+    """A seccomp profile's text: a regular file (never a device, FIFO or socket, which could be endless or
+    block), at most `limit` bytes, UTF-8. Raises ProfileError with a sentence naming the path."""
+    try:
+        fd = os.open(profile, _OPEN)
+    except FileNotFoundError:
+        raise ProfileError(f"seccomp profile not found: {profile}") from None
+    except OSError as exc:
+        raise ProfileError(f"cannot read seccomp profile {profile}: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)  # the file opened, not the name looked at
+        if not stat.S_ISREG(info.st_mode):
+            raise ProfileError(f"seccomp profile {profile} is not a regular file (a device, FIFO or folder "
+                               "is never a profile)")  # fmt: skip
+        if info.st_size > limit:
+            raise ProfileError(f"seccomp profile {profile} is {info.st_size} bytes, more than a profile can be "
+                               f"({limit} bytes)")  # fmt: skip
+        data = os.read(fd, limit + 1)  # a file that grew since fstat is still cut at the bound
+    except OSError as exc:
+        raise ProfileError(f"cannot read seccomp profile {profile}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise ProfileError(f"seccomp profile {profile} is more than a profile can be ({limit} bytes)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"seccomp profile {profile} is not UTF-8 text (byte {exc.start})") from None
 
 
 def seccomp_problems(
@@ -21,11 +62,9 @@ def seccomp_problems(
     line = check.line(path) if check else None
     key = format_path(path)
     try:
-        text = profile.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return [Problem(file, line, key, f"seccomp profile not found: {profile}")]
-    except (OSError, UnicodeDecodeError) as exc:
-        return [Problem(file, line, key, f"cannot read seccomp profile {profile}: {exc}")]
+        text = read_profile(profile)
+    except ProfileError as exc:
+        return [Problem(file, line, key, str(exc))]
     return [Problem(file, line, key, m) for m in seccomp_text_problems(text, shown or str(profile))]
 
 

@@ -226,3 +226,48 @@ def test_audit_never_echoes_an_engines_control_characters(tmp_path) -> None:
     for text in [printed, *(p.read_text(encoding="utf-8", errors="replace") for p in files)]:
         assert not any(c in text for c in ("\x1b", "\x07", "\x9b", "\u202e")), text[:2000]
     assert "\\x1b" in (out / "summary.txt").read_text() or "\\x1b" in (out / "results.json").read_text()
+
+
+def test_a_worker_killed_mid_case_is_that_cases_harness_error(tmp_path, docker_client) -> None:
+    """An xdist worker SIGKILLed while its case runs: that case is a harness error naming the dead worker,
+    every other case keeps its result (the killed worker's queue goes to a new worker), nothing is left."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import ROOT
+
+    pids, report, run_id = tmp_path / "pids", tmp_path / "summary.json", "e2e-workerkill"
+    pids.mkdir()
+    env = {**os.environ, "HARDLAB_RUN_ID": run_id, "HARDLAB_TEST_PIDS": str(pids),
+           "PYTHONPATH": os.pathsep.join([str(FAULTS), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "mark_worker", "-n", "2",
+           f"--hardlab-report={report}", str(FAULTS / "worker-killed.toml")]  # fmt: skip
+    began = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    marker = pids / "killed-mid-case.pid"
+    label = {"label": [f"hardlab.run={run_id}", "hardlab.case"]}
+    while not (marker.is_file() and any("killed-mid-case" in c.labels.get("hardlab.case", "")
+                                        for c in docker_client.containers.list(filters=label))):  # fmt: skip
+        assert time.monotonic() - began < 90 and proc.poll() is None, "the slow case never started"
+        time.sleep(0.2)
+    time.sleep(1)  # its step is sleeping now
+    os.kill(int(marker.read_text()), signal.SIGKILL)
+    killed = time.monotonic()
+    output, _ = proc.communicate(timeout=180)
+    took = time.monotonic() - killed
+    print(f"\nworker killed: the run ended {took:.1f} s after the SIGKILL, {killed - began:.1f} s into it")
+    assert "INTERNALERROR" not in output, output
+    results = {r["nodeid"].rpartition("::")[2]: r for r in json.loads(report.read_text())["results"]}
+    dead = results["killed-mid-case"]
+    assert dead["outcome"] == "error" and dead["classification"] == "harness-error", dead
+    assert dead["message"].startswith("HARNESS ERROR (not a security finding): the pytest worker running this "
+                                      "case died (worker 'gw"), dead["message"]  # fmt: skip
+    assert "crashed while running" in dead["message"]
+    assert [results[f"ok-{n}"]["outcome"] for n in range(1, 7)] == ["passed"] * 6, results
+    assert took < 40, took  # not the 40 s sleep of the dead case, nor the step's 60 s timeout
+    assert proc.returncode == 1, output[-2000:]
+    assert leftovers(docker_client, run_id) == []

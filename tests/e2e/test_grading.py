@@ -370,3 +370,66 @@ def test_hostile_class_is_graded_and_leaks_nothing(tmp_path: Path, docker_client
     assert after <= before, f"containers left: {sorted(after - before)}"
     assert not [i for i in docker_client.images.list() if any(t.startswith("hardlab-grade/") for t in i.tags)]
     print(f"hostile class: {len(want) + 2} students graded in {elapsed:.1f}s")
+
+
+def test_a_build_heavier_than_image_bytes_is_stopped_and_removed(tmp_path: Path, docker_client: Any) -> None:
+    """[limits] image_bytes: a RUN that writes 30 MB into a 10 MB allowance is refused before its layer is
+    committed, the build's images so far are removed at once, the student reads why; the reference keeps
+    its full score; no grading image is left."""
+    subs = tmp_path / "subs"
+    shutil.copytree(COURSE / "submissions" / "reference", subs / "reference")
+    heavy = subs / "heavy"
+    _write(heavy, "image/Dockerfile", "FROM lab:busybox\nRUN echo small > /small\n"
+                                      "RUN head -c 30000000 /dev/zero > /big\nUSER 1000\n")  # fmt: skip
+    out = tmp_path / "out"
+    started = time.monotonic()
+    code, output = grade(subs, out, "--student", "heavy", course=hostile_course(tmp_path, "image_bytes = 10000000\n"))
+    assert code == 0, output
+    got = scores(out, "feedback-heavy.json")["heavy"]["nonroot"]
+    message = got["checks"][0]["message"]
+    assert got["score"] == 0 and message.startswith("YOUR IMAGE DID NOT BUILD: heavy/image/Dockerfile: line 3: the "
+                                                    "image would be "), message  # fmt: skip
+    assert "more than the course allows (10.0 MB (10000000 bytes)); the build was stopped and its layers " \
+           "removed" in message, message
+    print(f"\nimage_bytes: the heavy build was refused in a {time.monotonic() - started:.1f}s grading run")
+    code, output = grade(subs, tmp_path / "out2", "--student", "reference",
+                         course=hostile_course(tmp_path, "image_bytes = 10000000\n"))  # fmt: skip
+    assert code == 0, output
+    ref = scores(tmp_path / "out2", "grades-reference.json")["reference"]
+    assert {aid: a["score"] for aid, a in ref.items()} == FULL
+    assert not [i for i in docker_client.images.list(all=True) if any(t.startswith("hardlab-grade/") for t in i.tags)]
+    assert not docker_client.images.list(all=True, filters={"label": "hardlab.case=build heavy/image/Dockerfile"})
+
+
+def test_images_of_a_killed_grading_run_are_swept_by_the_next_run(tmp_path: Path, docker_client: Any) -> None:
+    """A grading run SIGKILLed mid-build never reaches its end (which removes its images): the next run's
+    start removes every image whose owning process is gone, and no other image."""
+    import signal
+
+    from hardlab.engine import labels
+
+    subs = tmp_path / "subs"
+    _write(subs / "slow", "image/Dockerfile", "FROM lab:busybox\nRUN echo layer > /one\nRUN sleep 60\nUSER 1000\n")
+    cmd = [sys.executable, "-m", "hardlab.cli", "grade", str(subs), "--course", str(hostile_course(tmp_path)),
+           "--out", str(tmp_path / "out"), "-n", "1", "--student", "slow"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    mine = {"label": "hardlab.case=build slow/image/Dockerfile"}
+    deadline = time.monotonic() + 120
+    while not docker_client.images.list(all=True, filters=mine):  # the first RUN's layer is committed
+        assert time.monotonic() < deadline and proc.poll() is None, "the build never committed a layer"
+        time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    left = docker_client.images.list(all=True, filters=mine)
+    assert left and all(not labels.owner_alive(i.labels[labels.OWNER]) for i in left)
+    # Lab images carry no owner (a build's layers inherit their recipe label, and are swept)
+    lab_images = {i.id for i in docker_client.images.list(filters={"label": "hardlab.recipe"})
+                  if labels.OWNER not in i.labels}  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(ROOT / "tests" / "e2e" /
+                           "data" / "valid.toml")], cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert docker_client.images.list(all=True, filters=mine) == []
+    assert lab_images <= {i.id for i in docker_client.images.list(filters={"label": "hardlab.recipe"})}
+    for c in docker_client.containers.list(all=True, filters={"label": labels.KEY}):  # its RUN container too
+        assert labels.owner_alive(c.labels.get(labels.OWNER, "")), c.name

@@ -300,3 +300,18 @@ def test_a_proc_status_step_shows_what_it_reads() -> None:
     argv = spec.PROC_STATUS_ARGV
     step = spec.Step("read /proc/1/status", "exec", argv, None, 1.0, False, spec.Expectation(), None, 1)
     assert step.display == "cat /proc/1/status"
+
+
+def test_a_case_whose_worker_died_is_a_harness_error_in_the_summary() -> None:
+    from hardlab.pytest.recorder import Recorder
+
+    summary = Summary("r")
+    crash = SimpleNamespace(nodeid="my/own/x.toml::slow", when="???", outcome="failed", failed=True, skipped=False,
+                            passed=False, duration=0.0, user_properties=[],
+                            longrepr="worker 'gw1' crashed while running 'my/own/x.toml::slow'")  # fmt: skip
+    Recorder(summary, {"scenarios"}).pytest_runtest_logreport(crash)
+    rec = summary.records["my/own/x.toml::slow"]
+    assert rec["outcome"] == "error" and rec["classification"] == outcomes.HARNESS_ERROR
+    assert rec["message"].startswith("HARNESS ERROR (not a security finding): the pytest worker running this case "
+                                     "died (worker 'gw1' crashed while running")  # fmt: skip
+    assert rec["case"] == "slow"
