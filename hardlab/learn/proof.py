@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hardlab.spec import prober
+
 # (syscall, capability that also gates it): a sample of Docker's "significant syscalls blocked" table,
 # each on both x86_64 and i386 in hardlab-probe. clone, personality and socket are probed with the
 # arguments Docker's filters refuse (namespace flags, PER_BSD, AF_VSOCK).
@@ -154,7 +156,9 @@ def scenario(
             f"exit_code = {w.exit_code}",
         ]
     probe_opt = _list(["seccomp=" + probe_profile_file])
-    rows_toml = ",\n".join(f"  {{ syscall = {_s(n)}, gate = {_list(g)} }}" for n, g in rows)
+    rows_toml = ",\n".join(
+        f"  {{ syscall = {_s(n)}, probe = {_s(prober.filter_only(n))}, gate = {_list(g)} }}" for n, g in rows
+    )
     out += [
         "",
         "[[case]]",
@@ -166,7 +170,7 @@ def scenario(
         "",
         "[[case.step]]",
         'name = "${syscall} under the learned profile"',
-        'syscall = "${syscall}"',
+        'syscall = "${probe}"',
         "exit_code = 0",
         'errno = ["EPERM", "ENOSYS"]',
         "",
@@ -175,7 +179,7 @@ def scenario(
         "",
         "[[case.control.step]]",
         'name = "${syscall} unconfined (with its gating capability) reaches the kernel"',
-        'syscall = "${syscall}"',
+        'syscall = "${probe}"',
         "exit_code = 0",
         'errno_not = ["EPERM"]',
         'skip_when = { stdout_contains = "errno=ENOSYS", reason = "this kernel does not implement ${syscall} '
@@ -189,7 +193,7 @@ def scenario(
         "",
         "[[case.step]]",
         'name = "clone3 under the learned profile"',
-        'syscall = "clone3"',
+        f"syscall = {_s(prober.filter_only('clone3'))}",
         "exit_code = 0",
         'errno = "ENOSYS"',
         "",
@@ -198,7 +202,7 @@ def scenario(
         "",
         "[[case.control.step]]",
         'name = "clone3 unconfined reaches the kernel (EINVAL: size 0)"',
-        'syscall = "clone3"',
+        f"syscall = {_s(prober.filter_only('clone3'))}",
         "exit_code = 0",
         'errno_not = ["ENOSYS", "EPERM"]',
     ]

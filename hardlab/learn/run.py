@@ -41,7 +41,7 @@ RECORDER = (
 )
 # The prober's own calls are the same for every syscall it makes but for these argument set-ups (a file to
 # chown, iovecs, a socket): recording these covers the others. A call it missed fails a case, visibly.
-PROBE_SAMPLE = ("getpid", "fchownat", "process_vm_readv", "socket", "clone3")
+PROBE_SAMPLE = ("getpid", "fchownat", "process_vm_readv", "socket", "clone3-seccomp")
 KEEPALIVE = "sleep 0.01"  # the scenario's containers keep alive with `sleep infinity`: same calls
 
 

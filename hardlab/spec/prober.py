@@ -49,3 +49,12 @@ def known_syscalls(abi: str) -> frozenset[str] | None:
     (a recipes folder of one's own without it): then nothing is checked."""
     known = _known(prober_source())
     return None if known is None else known.get(abi, frozenset())
+
+
+def filter_only(name: str) -> str:
+    """The probe of NAME that only a seccomp filter can refuse: hardlab-probe's NAME-seccomp variant where it
+    has one (the plain call reaches a capability check, so without the capability it answers EPERM whatever
+    the profile says), else NAME itself."""
+    known = known_syscalls("x86_64")
+    variant = f"{name}-seccomp"
+    return variant if known is not None and variant in known else name

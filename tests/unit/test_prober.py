@@ -9,7 +9,10 @@ import pytest
 from hardlab.spec.prober import known_syscalls, prober_source
 
 pytestmark = pytest.mark.unit
-NEW = ("uname", "clone3", "socket-alg", "socket-packet", "socket-icmp", "personality-query")
+NEW = (
+    "uname", "clone3", "socket-alg", "socket-packet", "socket-icmp", "personality-query",
+    "mount-seccomp", "clone3-seccomp",
+)
 
 
 def _literal(name: str) -> dict[str, str]:
@@ -64,3 +67,10 @@ def test_a_huge_or_endless_seccomp_path_is_a_bounded_sentence(tmp_path) -> None:
     assert f"seccomp profile {fifo} is not a regular file" in messages[1]
     assert "seccomp profile /dev/zero is not a regular file" in messages[2]
     assert all(":6: case[0].container.security_opt[0]: " in m for m in messages), messages
+
+
+def test_filter_only_picks_the_variant_no_capability_decides() -> None:
+    from hardlab.spec.prober import filter_only
+
+    assert filter_only("mount") == "mount-seccomp" and filter_only("clone3") == "clone3-seccomp"
+    assert filter_only("keyctl") == "keyctl"  # no capability gate: the plain call is the filter's alone
