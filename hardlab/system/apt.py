@@ -15,6 +15,7 @@ from hardlab.errors import HarnessError
 from hardlab.system.locks import file_lock
 
 TAIL = 800  # characters of apt-get's stderr an error keeps
+LOCK_WAIT = 600  # seconds apt-get waits for dpkg's lock
 
 
 class AptError(HarnessError):
@@ -39,10 +40,12 @@ def install(packages: list[str]) -> None:
         if not need:
             return
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        cmd = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *need]
+        # Wait for dpkg's lock instead of failing at once: another apt (unattended-upgrades, a second lab) may hold it.
+        lock = ["-o", f"DPkg::Lock::Timeout={LOCK_WAIT}"]
+        cmd = ["apt-get", *lock, "install", "-y", "-qq", "--no-install-recommends", *need]
         done = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if done.returncode != 0:
-            subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True)
+            subprocess.run(["apt-get", *lock, "update", "-qq"], env=env, capture_output=True)
             done = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             raise AptError(f"apt-get install {' '.join(need)} failed: {done.stderr.strip()[-TAIL:]}")
