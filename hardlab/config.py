@@ -38,6 +38,7 @@ SETTINGS: dict[str, str] = {
     "HARDLAB_VM_RUN": "set in every job the lab VM runs: the id of that job's run",
     "HARDLAB_REGISTRY": "printed by `hardlab trust up` for the user's shell: the lab registry's host:port",
     "HARDLAB_PREFETCH": "container cases one pytest process runs at once, ahead of pytest (default 4; 0: one by one)",
+    "HARDLAB_BATCH": "0: every probe in an exec of its own (default 1: probes sent to one container at once share one)",
     "HARDLAB_TIMEOUT_SCALE": "factor on every step's timeout, for slow hosts (default 1; the lab VM sets 4 under TCG)",
 }
 
@@ -88,6 +89,10 @@ def relative(path: str | Path) -> str:
 def prefetch_threads() -> int:
     value = env("HARDLAB_PREFETCH", "4")
     return int(value) if value.isdigit() else 4
+
+
+def batch_probes() -> bool:
+    return env("HARDLAB_BATCH", "1") != "0"
 
 
 def timeout_scale() -> float:

@@ -33,10 +33,10 @@ from hardlab.core.inputs import InputError
 from hardlab.core.results import CaseResult, Observed, RunResult
 from hardlab.core.rules import Facts, resolve_case, stretch_timeouts
 from hardlab.core.sharing import RunSpec, case_runs, configuration
-from hardlab.engine import images, labels
+from hardlab.engine import batch, images, labels
 from hardlab.engine.client import EngineError, quiet, remove, unwedge
 from hardlab.engine.shared import Containers, Started
-from hardlab.spec import Case, ProfileError, Step, read_profile, seccomp_text_problems, substitute
+from hardlab.spec import PROBE, Case, ProfileError, Step, read_profile, seccomp_text_problems, substitute
 
 KEEPALIVE = ["sleep", "infinity"]
 # A start takes ~0.3 s; one still not done after this is wedged (runc 1.1 hangs forever on a seccomp
@@ -280,6 +280,8 @@ def _start_shared(client: docker.DockerClient, run: Run, containers: Containers)
     except BaseException:
         _reap(container)
         raise
+    if _batches is not None:
+        _batches.preload(client, run.key, container.id)
     return Started(container)
 
 
@@ -419,6 +421,9 @@ def _observe_step(client: docker.DockerClient, container: Any, step: Step) -> Ob
     started = time.monotonic()
     if step.kind == "wait":
         return _wait(container, step, started)
+    answer = _batched(client, container, step)
+    if answer is not None:
+        return Observed(answer.code, answer.out, answer.err, answer.seconds)
     future = _pool.submit(_exec, client, container.id, list(step.argv), step.user)
     try:
         code, out, err, cut = future.result(timeout=step.timeout)
@@ -428,6 +433,30 @@ def _observe_step(client: docker.DockerClient, container: Any, step: Step) -> Ob
     if code == 126 and _exited(container):  # the exec raced the main process's exit, or came after it
         note = "the step could not run: the container's main process had already exited"
     return Observed(code, out, err, time.monotonic() - started, cut=cut, note=note)
+
+
+def _batched(client: docker.DockerClient, container: Any, step: Step) -> batch.Answer | None:
+    """The probe's answer from a shared exec (engine/batch.py); None: run it on its own, as always."""
+    if _batches is None:
+        return None
+    preloaded = _batches.take(container.id, step.argv, step.user)
+    if preloaded is not None:
+        return preloaded
+    future = _batches.submit(client, container.id, step.argv, step.user, step.timeout)
+    if future is None:
+        return None
+    try:
+        return future.result(timeout=batch.WAIT)
+    except concurrent.futures.TimeoutError:
+        return None
+
+
+def plan_probes(run: Run) -> None:
+    """Tell the batcher which probes a shared run will make, so its container's start preloads them."""
+    if _batches is not None:
+        for step in run.spec.steps:
+            if step.kind != "wait":
+                _batches.plan(run.key, step.argv, step.user, step.timeout)
 
 
 def _exited(container: Any) -> bool:
@@ -455,6 +484,9 @@ def _exec(
         # e.g. `exec: "nmap": executable file not found`: the command could not run at all.
         return 126, "", _api_message(exc), ""
     return code, out.text(), err.text(), cut_note(out, err)
+
+
+_batches = batch.Batches(_exec, PROBE) if config.batch_probes() else None
 
 
 class Capped:

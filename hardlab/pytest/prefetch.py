@@ -71,6 +71,7 @@ class Prefetch:
             for run in (prepared.control, prepared.main) if not prepared.skip else ():
                 if run is not None and run.spec.shareable:
                     containers.expect(run.key)
+                    runner.plan_probes(run)
             planned.append((item.nodeid, prepared))
         for nodeid, prepared in planned:
             self._futures[nodeid] = self._pool.submit(runner.execute, client, prepared, containers)

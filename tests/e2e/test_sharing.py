@@ -110,3 +110,38 @@ def test_engine_calls_from_worker_threads_never_iterate_the_environment(docker_c
     monkeypatch.setattr("os.environ", Watch(environ))
     client.ping()
     assert iterated == []
+
+
+def test_batched_probes_answer_as_probes_run_one_exec_each(run_hardlab, docker_client) -> None:
+    """The same shared probes with HARDLAB_BATCH=0 and 1: identical verdicts and per-probe evidence (exit
+    code, output), a probe whose process the profile kills included; the batched run makes fewer execs."""
+    import re
+    import threading
+    import uuid
+
+    def run(batch: str) -> tuple[object, int]:
+        run_id = f"e2e-batch{batch}-" + uuid.uuid4().hex[:6]
+        stream = docker_client.events(decode=True, filters={"type": "container", "label": f"hardlab.run={run_id}"})
+        execs = []
+        reader = threading.Thread(target=lambda: execs.extend(
+            e for e in stream if str(e.get("Action", "")).startswith("exec_start")), daemon=True)  # fmt: skip
+        reader.start()
+        out = run_hardlab(str(DATA / "batch.toml"), env={"HARDLAB_BATCH": batch, "HARDLAB_RUN_ID": run_id})
+        threading.Event().wait(1.0)  # the last events
+        stream.close()
+        assert leftovers(docker_client, run_id) == []
+        return out, len(execs)
+
+    def evidence(out) -> dict[str, list[tuple[object, str, str]]]:
+        return {r["nodeid"]: [(e["exit_code"], re.sub(r"ret=\d+", "ret=N", e["stdout"]), e["stderr"])
+                              for e in r["evidence"]] for r in out.summary["results"]}  # fmt: skip
+
+    alone, alone_execs = run("0")
+    batched, batched_execs = run("1")
+    assert alone.code == 0 and batched.code == 0, batched.output
+    assert batched.summary["totals"] == alone.summary["totals"] and alone.summary["totals"]["passed"] == 15
+    assert evidence(batched) == evidence(alone)
+    killed = [e for r in batched.summary["results"] if "::killed-" in r["nodeid"] for e in r["evidence"]]
+    assert [e["exit_code"] for e in killed] == [159] * 3  # SIGSYS, batched or not
+    print(f"\nexecs: {alone_execs} one by one, {batched_execs} batched")
+    assert batched_execs < alone_execs, (batched_execs, alone_execs)
