@@ -299,7 +299,7 @@ def hostile_class(subs: Path, secret: Path) -> dict[str, dict[str, tuple[float, 
     f = student("copy-outside", {"nonroot": (0, "COPY ../../secret.txt: '../../secret.txt' climbs out")})
     _write(f, "image/Dockerfile", "FROM lab:busybox\nCOPY ../../secret.txt /s\nUSER 1000\n")
     f = student("flood-log", {"nonroot": (0, "[output cut: the course shows at most the last 600 bytes]")})
-    _write(f, "image/Dockerfile", "FROM lab:busybox\nRUN yes 0123456789abcdef | head -c 50000000; exit 1\n")
+    _write(f, "image/Dockerfile", "FROM lab:busybox\nRUN yes 0123456789abcdef | head -c 5000000; exit 1\n")
     f = student("fake-id", {"nonroot": (0, "THE ENGINE RUNS YOUR IMAGE AS ROOT: the image sets no USER")})
     _write(f, "image/Dockerfile", "FROM lab:busybox\nRUN rm /bin/id && printf '#!/bin/sh\\nif [ -e /dev/shm/s ]; "
                                   "then echo 0; else : > /dev/shm/s; echo 1000; fi\\n' > /bin/id && chmod +x /bin/id\n")
