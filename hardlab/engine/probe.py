@@ -9,6 +9,7 @@ versions, runtime, the default profile's generation, ABIs, what --privileged gra
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import gzip
 import json
@@ -178,17 +179,27 @@ def probe(client: Any, privileged_probe: bool = True, local: bool | None = None,
     measured = _engine_facts(info, version, facts, local)
     # The rules (hardlab.core.rules.rule_facts) read the runtime from the engine record.
     facts.engine["runtime"], facts.engine["runtime_version"] = measured.runtime, measured.runtime_version
-    if privileged_probe:
-        from hardlab.engine import images
+    # The probe containers are independent: started together, they cost one container's time, not three.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3, thread_name_prefix="hardlab-facts") as pool:
+        if privileged_probe:
+            from hardlab.engine import images
 
-        with contextlib.suppress(images.ImageError):
-            images.ensure(client, "lab:busybox")  # a few seconds, once: the only honest privileged answer
-        ok, evidence, measured.privileged = behaviour_probe.privileged(client)
-        f["privileged"] = Feature(ok, evidence)
-    if behaviour:
-        measured.profile, last_cap = behaviour_probe.profile_and_caps(client)
-        measured.cap_last_cap = last_cap if last_cap is not None else measured.cap_last_cap
-        measured.abis = behaviour_probe.abis(client)
+            def privileged() -> tuple[bool, str, corefacts.Privileged]:
+                with contextlib.suppress(images.ImageError):
+                    images.ensure(client, "lab:busybox")  # a few seconds, once: the only honest privileged answer
+                return behaviour_probe.privileged(client)
+
+            privileged_answer = pool.submit(privileged)
+        if behaviour:
+            profile_answer = pool.submit(behaviour_probe.profile_and_caps, client)
+            abis_answer = pool.submit(behaviour_probe.abis, client)
+        if privileged_probe:
+            ok, evidence, measured.privileged = privileged_answer.result()
+            f["privileged"] = Feature(ok, evidence)
+        if behaviour:
+            measured.profile, last_cap = profile_answer.result()
+            measured.cap_last_cap = last_cap if last_cap is not None else measured.cap_last_cap
+            measured.abis = abis_answer.result()
     for abi in ("i386", "x32"):
         answer = measured.abis.get(abi) if behaviour else None
         seen = {True: "answers", False: "refuses (ENOSYS)", None: "was not probed for"}[answer]
