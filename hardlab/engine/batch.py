@@ -30,6 +30,9 @@ from typing import Any
 # exec_one(client, container_id, argv, user) -> (exit code, stdout, stderr, cut note): one plain exec.
 Exec = Callable[[Any, str, list[str], "str | None"], tuple["int | None", str, str, str]]
 LIMIT = 32  # probes per exec at most (each may take the prober's EACH_TIMEOUT, 3 s, before it is lost)
+# A step whose timeout is shorter runs alone: an exec's own start-up (~0.1 s) is part of what such a
+# timeout judges, and a batched answer, made without it, could beat a limit a single exec never meets.
+MIN_TIMEOUT = 5.0
 WAIT = 2 * LIMIT * 3.0 + 120  # seconds a caller waits for a batched answer (two full batches + the engine)
 
 
@@ -48,9 +51,10 @@ class _Pending:
     future: concurrent.futures.Future[Answer | None] = field(default_factory=concurrent.futures.Future)
 
 
-def batchable(argv: Sequence[str], prober: str) -> bool:
-    """A prober call (`hardlab-probe ARGS`), which `--each` can run; anything else is a plain exec."""
-    return len(argv) >= 2 and argv[0] == prober and argv[1] != "--each"
+def batchable(argv: Sequence[str], prober: str, timeout: float = MIN_TIMEOUT) -> bool:
+    """A prober call (`hardlab-probe ARGS`) with time to spare, which `--each` can run; anything else
+    (a short timeout included) is a plain exec."""
+    return len(argv) >= 2 and argv[0] == prober and argv[1] != "--each" and timeout >= MIN_TIMEOUT
 
 
 def parse(output: str, count: int) -> list[Answer | None]:
@@ -91,7 +95,7 @@ class Batches:
 
     def plan(self, key: str, argv: Sequence[str], user: str | None, timeout: float) -> None:
         """One probe step a run of configuration `key` will make (called before its container starts)."""
-        if batchable(argv, self._prober):
+        if batchable(argv, self._prober, timeout):
             with self._lock:
                 self._plans.setdefault(key, []).append((list(argv), user or "", timeout))
 
@@ -121,8 +125,11 @@ class Batches:
                 answers.setdefault(tuple(p.argv), []).append(answer)
         return answers
 
-    def take(self, container_id: str, argv: Sequence[str], user: str | None) -> Answer | None:
-        """One preloaded answer made for this probe in this container (waiting for its exec), or None."""
+    def take(self, container_id: str, argv: Sequence[str], user: str | None, timeout: float) -> Answer | None:
+        """One preloaded answer made for this probe in this container (waiting for its exec), or None.
+        A step that would not have been planned (a short timeout) never takes another step's answer."""
+        if not batchable(argv, self._prober, timeout):
+            return None
         with self._lock:
             chunks = [f for argvs, f in self._preloads.get((container_id, user or ""), []) if tuple(argv) in argvs]
         for future in chunks:
@@ -139,7 +146,7 @@ class Batches:
     def submit(self, client: Any, container_id: str, argv: Sequence[str], user: str | None,
                timeout: float) -> concurrent.futures.Future[Answer | None] | None:  # fmt: skip
         """The probe's answer to come (None in it: run it on its own); None now when it cannot be batched."""
-        if not batchable(argv, self._prober) or container_id in self._without:
+        if not batchable(argv, self._prober, timeout) or container_id in self._without:
             return None
         pending = _Pending(list(argv), timeout)
         key = (container_id, user or "")

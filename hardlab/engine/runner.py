@@ -439,7 +439,7 @@ def _batched(client: docker.DockerClient, container: Any, step: Step) -> batch.A
     """The probe's answer from a shared exec (engine/batch.py); None: run it on its own, as always."""
     if _batches is None:
         return None
-    preloaded = _batches.take(container.id, step.argv, step.user)
+    preloaded = _batches.take(container.id, step.argv, step.user, step.timeout)
     if preloaded is not None:
         return preloaded
     future = _batches.submit(client, container.id, step.argv, step.user, step.timeout)

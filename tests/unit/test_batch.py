@@ -43,6 +43,16 @@ def test_only_prober_calls_are_batchable() -> None:
     assert batch.batchable([PROBE, "mount"], PROBE) and batch.batchable([PROBE, "--abi", "i386", "mount"], PROBE)
     assert not batch.batchable(["/bin/sh", "-c", "id"], PROBE)
     assert not batch.batchable([PROBE, "--each", "[]"], PROBE) and not batch.batchable([PROBE], PROBE)
+    assert not batch.batchable([PROBE, "mount"], PROBE, timeout=0.5)  # its timing is judged: runs alone
+
+
+def test_a_short_timeout_is_never_planned_nor_queued() -> None:
+    fake = FakeExec()
+    batches = batch.Batches(fake, PROBE)
+    batches.plan("k", [PROBE, "getpid"], None, 0.001)
+    batches.preload(None, "k", "c1")
+    assert batches.take("c1", [PROBE, "getpid"], None, 0.001) is None
+    assert batches.submit(None, "c1", [PROBE, "getpid"], None, 0.001) is None and fake.calls == []
 
 
 def test_parse_keeps_each_answer_in_place_and_lost_or_garbled_lines_are_none() -> None:
@@ -65,11 +75,11 @@ def test_preloaded_answers_are_one_per_planned_step_never_shared() -> None:
     batches.plan("k", [PROBE, "lost"], None, 10)
     batches.plan("k", ["/bin/sh", "-c", "id"], None, 10)  # not a probe: never planned
     batches.preload(None, "k", "c1")
-    first, second = batches.take("c1", [PROBE, "mount"], None), batches.take("c1", [PROBE, "mount"], None)
+    first, second = batches.take("c1", [PROBE, "mount"], None, 10), batches.take("c1", [PROBE, "mount"], None, 10)
     assert first is not None and second is not None and first.out == "syscall=mount\n"
-    assert batches.take("c1", [PROBE, "mount"], None) is None  # two planned, two answers: a third runs alone
-    assert batches.take("c1", [PROBE, "lost"], None) is None  # lost in the batch: runs alone
-    assert batches.take("c2", [PROBE, "mount"], None) is None  # another container: nothing preloaded
+    assert batches.take("c1", [PROBE, "mount"], None, 10) is None  # two planned, two answers: a third runs alone
+    assert batches.take("c1", [PROBE, "lost"], None, 10) is None  # lost in the batch: runs alone
+    assert batches.take("c2", [PROBE, "mount"], None, 10) is None  # another container: nothing preloaded
     assert len(fake.calls) == 1 and json.loads(fake.calls[0][2])[0] == {"argv": ["mount"], "timeout": 10}
 
 
@@ -79,7 +89,7 @@ def test_preload_splits_into_execs_of_at_most_limit_probes() -> None:
     for n in range(batch.LIMIT + 5):
         batches.plan("k", [PROBE, f"p{n}"], None, 10)
     batches.preload(None, "k", "c1")
-    assert all(batches.take("c1", [PROBE, f"p{n}"], None) is not None for n in range(batch.LIMIT + 5))
+    assert all(batches.take("c1", [PROBE, f"p{n}"], None, 10) is not None for n in range(batch.LIMIT + 5))
     assert sorted(len(json.loads(c[2])) for c in fake.calls) == [5, batch.LIMIT]
 
 
@@ -106,3 +116,11 @@ def test_a_prober_without_each_is_remembered_and_never_batched_again() -> None:
     assert future is not None and future.result(5) is None
     assert batches.submit(None, "c1", [PROBE, "b"], None, 10) is None
     assert len(fake.calls) == 1
+
+
+def test_a_short_timeout_never_takes_an_answer_planned_for_another_step() -> None:
+    batches = batch.Batches(FakeExec(), PROBE)
+    batches.plan("k", [PROBE, "getpid"], None, 10)
+    batches.preload(None, "k", "c1")
+    assert batches.take("c1", [PROBE, "getpid"], None, 0.001) is None  # same argv, but its timing is judged
+    assert batches.take("c1", [PROBE, "getpid"], None, 10) is not None
