@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from hardlab.grading.course import confined_relpath
-from hardlab.grading.submit import SubmissionError
+from hardlab.grading.submit import SubmissionError, confined_relpath
 
 _PORT = re.compile(r"^[0-9]{1,5}(/(tcp|udp|sctp))?$")
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from hardlab import spec
-from hardlab.grading.course import Limits, confined_relpath, size_bytes
-from hardlab.grading.submit import SubmissionError, read_text
+from hardlab.grading.limits import Limits, size_bytes
+from hardlab.grading.submit import SubmissionError, confined_relpath, read_text
 from hardlab.spec import caps as capsmod
 
 if sys.version_info >= (3, 11):

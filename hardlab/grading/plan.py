@@ -16,7 +16,7 @@ from typing import Any
 
 from hardlab.grading import dockerfile, options
 from hardlab.grading import submit as sub
-from hardlab.grading.course import Assignment, Course
+from hardlab.grading.model import Assignment, Course
 from hardlab.grading.submit import SubmissionError
 
 PLAN_NAME = "hardlab-grading-plan.json"

@@ -13,16 +13,29 @@ import os
 import re
 import stat
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from hardlab.errors import BadInput
-from hardlab.grading.course import confined_relpath
 
 STUDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class SubmissionError(BadInput):
     """A submission the grader refuses; the message is what the student reads."""
+
+
+def confined_relpath(value: str) -> str | None:
+    """Why `value` cannot name a file inside a student's folder, or None when it can."""
+    if not value or not value.strip():
+        return "is empty"
+    if "\\" in value or "\0" in value:
+        return f"{value!r} must use '/' and no NUL"
+    pure = PurePosixPath(value)
+    if pure.is_absolute():
+        return f"{value!r} is absolute; write a path relative to the student's folder"
+    if any(part in {"..", ""} for part in value.split("/")) or value.startswith("./.."):
+        return f"{value!r} climbs out of the student's folder"
+    return None
 
 
 def students(root: Path) -> tuple[list[str], list[str]]:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hardlab.grading.course import Limits
 from hardlab.grading.dockerfile import parse_dockerfile
+from hardlab.grading.limits import Limits
 from hardlab.grading.options import option_problems, parse_options, read_seccomp, stage_option_files
 from hardlab.grading.submit import (
     SubmissionError,
