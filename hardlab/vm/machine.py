@@ -3,8 +3,9 @@
 The disk is built once from Debian's packages (hardlab/data/vm/build.sh; `hardlab.vm.disk`) of one suite
 (bookworm by default, or trixie: `hardlab vm --suite trixie`) and cached, keyed by a hash of the recipe and
 the suite; each suite keeps its own disk, data disk, state folder and reports (reports/vm, reports/vm-trixie).
-Every boot is pristine (qemu's snapshot=on). The guest's PID 1 (hardlab/data/vm/guest-init) starts dockerd and runs jobs
-the host drops into a 9p spool; the project itself is shared by 9p, so reports land in the project.
+Every boot is pristine (qemu's snapshot=on). The guest's PID 1 (hardlab/data/vm/guest-init) starts dockerd
+and runs jobs the host drops into a 9p spool; the project itself is shared by 9p, so reports land in the
+project.
 qemu is tracked by a PID file and reaped on `down`, on failure and on Ctrl-C.
 """
 
