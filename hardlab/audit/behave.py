@@ -100,7 +100,7 @@ def userns_bind_mount(
     """Container root writes a file into a host folder; the host must see a non-zero owner. The control
     (--userns=host) must see owner 0, so the probe demonstrably reports real owners."""
     from hardlab.engine import images
-    from hardlab.engine.runner import run_once
+    from hardlab.engine.lifecycle import run_once
     from hardlab.errors import HarnessError
     ok, evidence = feats.get("userns-remap", (False, "not probed"))
     if not ok:

@@ -15,8 +15,9 @@ import uuid
 from hardlab.cli.args import new_parser
 from hardlab.errors import BadInput
 from hardlab.outcomes import Exit, run_exit
+from hardlab.vm import VmError
 from hardlab.vm import plan as vm_plan
-from hardlab.vm.machine import Vm, VmError
+from hardlab.vm.machine import Vm
 
 USAGE = """hardlab vm up | run [PYTEST ARGS...] | exec CMD... | doctor | down | status [--json]
        hardlab vm --suite SUITE ACTION ...

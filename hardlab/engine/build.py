@@ -2,7 +2,7 @@
 CPU time, wall time, no network), then is committed. The engine's builder cannot cap pids or wall time, and
 a submission's RUN is untrusted code (grading builds students' Dockerfiles with it).
 
-Only checked instructions reach here (`hardlab.grading.submit.parse_dockerfile`), COPY in its JSON form with
+Only checked instructions reach here (`hardlab.grading.dockerfile.parse_dockerfile`), COPY in its JSON form with
 every source confined to the build folder. Every container and image made carries the run's labels, and is
 removed (containers at once, images when the run ends).
 """

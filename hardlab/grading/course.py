@@ -12,7 +12,8 @@ hints per check, and the hard limits every graded container runs under. Pure: no
     [[assignment.check]]  case, points, hint, scenario (optional: another scenario than the assignment's),
                           engine_user = "non-root" (optional: the built image's user as the engine sees it)
 
-Every problem names the course file, its line and the key path, like scenario files do.
+Every problem names the course file, its line and the key path, like scenario files do. What a course
+loads into is `hardlab.grading.model`; its [limits] table is read by `hardlab.grading.limits`.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ import difflib
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from hardlab import spec
 from hardlab.errors import Problem
+from hardlab.grading.limits import parse_limits
+from hardlab.grading.model import ENGINE_USER_VALUES, Assignment, Build, Check, Course, case_inputs
+from hardlab.grading.submit import confined_relpath
 from hardlab.spec import ScenarioError
 from hardlab.spec import caps as capsmod
 from hardlab.spec.tomlpos import KeyPath
@@ -38,140 +41,8 @@ else:  # pragma: no cover
 
 COURSE_SCHEMA_VERSION = 1
 _ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
-_SIZE = re.compile(r"^(\d+)([bkmg]?)$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 # Input kinds a submitted file can fill. `text` is filled with the file's content.
 SUBMITTABLE_KINDS = {"seccomp", "apparmor", "file", "options", "text"}
-
-
-def size_bytes(value: str | int) -> int:
-    """'128m' -> 134217728, the way docker-py reads mem_limit. Raises ValueError."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a size: {value!r}")
-    if isinstance(value, int):
-        return value
-    found = _SIZE.match(value.strip())
-    if not found:
-        raise ValueError(f"not a size: {value!r} (write e.g. '128m')")
-    return int(found.group(1)) * _UNITS[found.group(2).lower()]
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Hard limits on every graded container and file. Submissions can lower, never raise them."""
-
-    mem_limit: str = "128m"
-    pids_limit: int = 256
-    nano_cpus: int = 1_000_000_000  # one CPU
-    cpu_seconds: int = 30  # RLIMIT_CPU of every process in the container
-    step_timeout: float = 30.0  # wall time of one step
-    max_file_bytes: int = 64 * 1024
-    max_context_bytes: int = 1024 * 1024  # a Dockerfile's build folder
-    max_context_files: int = 500  # files and folders of a build folder
-    build_timeout: float = 120.0
-    build_log_bytes: int = 2000  # most of a failed RUN's output a student's feedback shows (its end)
-    image_bytes: int = 4 * 1000**3  # most a submission's built image may weigh, its base included
-
-    @property
-    def mem_bytes(self) -> int:
-        return size_bytes(self.mem_limit)
-
-    def container(self) -> dict[str, Any]:
-        """The docker-py options that enforce these limits (no swap beyond memory)."""
-        return {
-            "mem_limit": self.mem_limit,
-            "memswap_limit": self.mem_limit,
-            "pids_limit": self.pids_limit,
-            "nano_cpus": self.nano_cpus,
-            "ulimits": [{"name": "cpu", "soft": self.cpu_seconds, "hard": self.cpu_seconds}],
-        }
-
-
-LIMIT_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
-    "mem_limit": ((str, int), "a size such as '128m'"),
-    "pids_limit": ((int,), "an integer"),
-    "nano_cpus": ((int,), "an integer (1000000000 = one CPU)"),
-    "cpu_seconds": ((int,), "an integer number of seconds"),
-    "step_timeout": ((int, float), "a number of seconds"),
-    "max_file_bytes": ((int,), "an integer number of bytes"),
-    "max_context_bytes": ((int,), "an integer number of bytes"),
-    "build_timeout": ((int, float), "a number of seconds"),
-    "max_context_files": ((int,), "an integer number of files and folders"),
-    "build_log_bytes": ((int,), "an integer number of bytes (0: show none of a failed build's output)"),
-    "image_bytes": ((int,), "an integer number of bytes (the built image, its base included)"),
-}
-
-
-@dataclass(frozen=True)
-class Check:
-    """One graded case: its points and the hint a student sees when it fails."""
-
-    scenario: spec.Scenario
-    case: spec.Case
-    points: float
-    hint: str
-    line: int | None
-    # "non-root": before the case runs, the engine's view of the built image's user (its config and the
-    # /etc/passwd it names, read through the engine) must not be root; the image's own programs can lie.
-    engine_user: str = ""
-
-
-ENGINE_USER_VALUES = ("non-root",)
-
-
-@dataclass(frozen=True)
-class Build:
-    """Build the student's Dockerfile (offline, FROM a lab image) and fill `input` with the image."""
-
-    dockerfile: str
-    input: str
-
-
-@dataclass(frozen=True)
-class Assignment:
-    id: str
-    title: str
-    scenario: spec.Scenario
-    inputs: Mapping[str, str]  # scenario input -> path inside the student's folder
-    allow: Mapping[str, tuple[Any, ...]]  # run option -> values a submission may ask for
-    build: Build | None
-    requires_host_files: tuple[str, ...]
-    checks: tuple[Check, ...]
-    line: int | None
-
-    @property
-    def max_points(self) -> float:
-        return points_sum(c.points for c in self.checks)
-
-    def input_kind(self, name: str) -> str:
-        for sc in self.scenarios():
-            if name in sc.inputs:
-                return sc.inputs[name].kind
-        raise KeyError(name)
-
-    def scenarios(self) -> list[spec.Scenario]:
-        out = {id(self.scenario): self.scenario}
-        for check in self.checks:
-            out.setdefault(id(check.scenario), check.scenario)
-        return list(out.values())
-
-
-@dataclass(frozen=True)
-class Course:
-    path: Path
-    id: str
-    title: str
-    limits: Limits
-    assignments: tuple[Assignment, ...]
-
-    @property
-    def max_points(self) -> float:
-        return points_sum(a.max_points for a in self.assignments)
-
-
-def points_sum(values: Any) -> float:
-    """Sum points without float noise (0.1 + 0.2 stays 0.3): hundredths are the unit."""
-    return round(sum(round(float(v) * 100) for v in values) / 100, 2)
 
 
 def load(path: str | Path, root: Path | None = None) -> Course:
@@ -210,7 +81,7 @@ def _course(data: dict[str, Any], path: Path, check: spec.Checker, root: Path | 
     if not _ID.match(cid):
         check.error(("course", "id"), f"{cid!r} is not a valid id (letters, digits, . _ + -)")
     title = check.text(meta, "title", ("course",), required=True) or ""
-    limits = _limits(check, data.get("limits", {}))
+    limits = parse_limits(check, data.get("limits", {}))
     raw = data.get("assignment")
     if not isinstance(raw, list) or not raw:
         check.error(("assignment",), "at least one [[assignment]] is required")
@@ -233,37 +104,6 @@ def _course(data: dict[str, Any], path: Path, check: spec.Checker, root: Path | 
         assignments.append(assignment)
     return Course(path, cid, title, limits, tuple(assignments))
 
-
-def _limits(check: spec.Checker, raw: Any) -> Limits:
-    path: KeyPath = ("limits",)
-    if not isinstance(raw, dict):
-        check.error(path, "must be a table")
-        return Limits()
-    check.keys(raw, path, LIMIT_TYPES)
-    values: dict[str, Any] = {}
-    for key, (kinds, what) in LIMIT_TYPES.items():
-        value = check.typed(raw, key, path, kinds, what)
-        if value is None:
-            continue
-        if key == "mem_limit":
-            try:
-                if size_bytes(value) < 16 * 1024**2:
-                    check.error((*path, key), "must be at least 16m (a container needs memory to start)")
-                    continue
-            except ValueError as exc:
-                check.error((*path, key), str(exc))
-                continue
-        elif key == "build_log_bytes" and value < 0:
-            check.error((*path, key), f"must be 0 or more, got {value}")
-            continue
-        elif key != "build_log_bytes" and value <= 0:
-            check.error((*path, key), f"must be positive, got {value}")
-            continue
-        values[key] = value
-    if "step_timeout" in values and values["step_timeout"] > 600:
-        check.error((*path, "step_timeout"), "must be at most 600 seconds")
-        values.pop("step_timeout")
-    return Limits(**values)
 
 
 def _load_scenario(
@@ -326,16 +166,6 @@ def _assignment(
     return Assignment(aid, title, scenario, inputs, allow, build, host_files, tuple(checks), check.line(path))
 
 
-def case_inputs(case: spec.Case) -> set[str]:
-    """Inputs a case reads: ${name} in its image, options and commands, and use_inputs."""
-    used = spec.placeholders(case.image) | spec.placeholders(dict(case.container)) | set(case.use_inputs)
-    steps = list(case.steps) + (list(case.control.steps) if case.control else [])
-    for step in steps:
-        used |= spec.placeholders(list(step.argv))
-    if case.control:
-        used |= spec.placeholders(dict(case.control.container))
-    return used
-
 
 def _checks(
     check: spec.Checker,
@@ -396,19 +226,6 @@ def _checks(
             out.append(Check(own, cases[case_id], float(points), hint, check.line(cpath), engine_user))
     return out
 
-
-def confined_relpath(value: str) -> str | None:
-    """Why `value` cannot name a file inside a student's folder, or None when it can."""
-    if not value or not value.strip():
-        return "is empty"
-    if "\\" in value or "\0" in value:
-        return f"{value!r} must use '/' and no NUL"
-    pure = PurePosixPath(value)
-    if pure.is_absolute():
-        return f"{value!r} is absolute; write a path relative to the student's folder"
-    if any(part in {"..", ""} for part in value.split("/")) or value.startswith("./.."):
-        return f"{value!r} climbs out of the student's folder"
-    return None
 
 
 def _input_map(check: spec.Checker, raw: Any, path: KeyPath, declared: Mapping[str, spec.Input]) -> dict[str, str]:

@@ -14,8 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hardlab.grading import dockerfile, options
 from hardlab.grading import submit as sub
-from hardlab.grading.course import Assignment, Course
+from hardlab.grading.model import Assignment, Course
 from hardlab.grading.submit import SubmissionError
 
 PLAN_NAME = "hardlab-grading-plan.json"
@@ -142,17 +143,17 @@ def _stage(
         text = sub.read_text(folder, rel, shown, limits.max_file_bytes)
         kind = assignment.input_kind(name)
         if kind == "options":
-            table = sub.parse_options(text, shown)
-            problems = sub.option_problems(table, assignment.allow, limits)
+            table = options.parse_options(text, shown)
+            problems = options.option_problems(table, assignment.allow, limits)
             if problems:
                 raise SubmissionError(f"{shown}: " + "; ".join(problems))
-            values[name] = sub.stage_option_files(table, folder, student, shown, dest / f"{name}.files", limits)
+            values[name] = options.stage_option_files(table, folder, student, shown, dest / f"{name}.files", limits)
             continue
         if kind == "text":
             values[name] = text.strip()
             continue
         if kind == "seccomp":
-            sub.read_seccomp(text, shown)
+            options.read_seccomp(text, shown)
         dest.mkdir(parents=True, exist_ok=True)
         staged = dest / f"{name}{Path(rel).suffix}"
         staged.write_text(text, encoding="utf-8")
@@ -162,7 +163,7 @@ def _stage(
         rel = assignment.build.dockerfile
         shown = f"{student}/{rel}"
         text = sub.read_text(folder, rel, shown, limits.max_file_bytes)
-        instructions = sub.parse_dockerfile(text, shown, set(lab_images))
+        instructions = dockerfile.parse_dockerfile(text, shown, set(lab_images))
         folder_rel = Path(rel).parent.as_posix()
         folder_shown = f"{student}/{folder_rel}".removesuffix("/.")
         files = sub.read_context(folder, folder_rel, folder_shown, limits.max_context_bytes,
@@ -185,6 +186,6 @@ def _stage(
 def _normalised(line: int, word: str, rest: str) -> list[Any]:
     """An instruction for the engine's builder: COPY in its JSON form, its sources already confined."""
     if word == "COPY":
-        sources, dest = sub.copy_args(rest, f"line {line}")
+        sources, dest = dockerfile.copy_args(rest, f"line {line}")
         rest = json.dumps([*sources, dest])
     return [line, word, rest]

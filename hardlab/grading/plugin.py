@@ -16,7 +16,7 @@ from hardlab import outcomes
 from hardlab import spec as spec_api
 from hardlab.core import records
 from hardlab.errors import HarnessError
-from hardlab.grading.course import Limits
+from hardlab.grading.limits import Limits
 from hardlab.grading.plan import PLAN_NAME, RECORDS_NAME, Entry, Plan
 from hardlab.pytest.items import CaseFailure, CaseItem, judge
 from hardlab.pytest.recorder import skip_reason

@@ -18,7 +18,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from hardlab import __version__
-from hardlab.grading.course import points_sum
+from hardlab.grading.model import points_sum
 
 EARNS = {"passed"}
 NOT_GRADED = {"skipped"}

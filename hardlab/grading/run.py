@@ -28,6 +28,7 @@ from hardlab.grading import course as grading_course
 from hardlab.grading import plan as grading_plan
 from hardlab.grading import points as grading_points
 from hardlab.grading import spread as grading_spread
+from hardlab.grading.model import Course
 from hardlab.grading.plan import RECORDS_NAME
 
 DEFAULT_COURSE = Path("labs/course/course.toml")
@@ -77,7 +78,7 @@ def lab_images() -> dict[str, str]:
     return {images.PREFIX + name: images.tag_for(name) for name in images.recipe_names()}
 
 
-def _grade(opts: Options, course: grading_course.Course, work: Path, log: TextIO) -> Graded:
+def _grade(opts: Options, course: Course, work: Path, log: TextIO) -> Graded:
     started = time.monotonic()
     plan = grading_plan.make(course, opts.submissions, work / "stage", lab_images(), opts.student)
     for note in plan.notes:

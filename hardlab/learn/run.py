@@ -23,7 +23,8 @@ import tomllib
 
 from hardlab.engine import labels
 from hardlab.engine.client import EngineError, connect
-from hardlab.engine.runner import ensure_image, run_once
+from hardlab.engine.lifecycle import run_once
+from hardlab.engine.runner import ensure_image
 from hardlab.errors import BadInput, HarnessError
 from hardlab.learn import profile as gen
 from hardlab.learn import proof, runtime, trace

@@ -12,8 +12,9 @@ from hardlab.core.inputs import InputError, bind
 from hardlab.core.records import evidence
 from hardlab.core.rules import rule_facts
 from hardlab.engine.client import answers, connect, sweep_dead
+from hardlab.engine.lifecycle import session_containers
 from hardlab.engine.probe import HostFacts, probe
-from hardlab.engine.runner import run_case, session_containers
+from hardlab.engine.runner import run_case
 from hardlab.errors import HarnessError
 from hardlab.hoststeps import run_host_case
 from hardlab.outcomes import HARNESS_ERROR, HOST_FEATURE_MISSING

@@ -19,8 +19,8 @@ from hardlab import outcomes, spec
 from hardlab.core import records
 from hardlab.engine import labels
 from hardlab.engine.client import connect, sweep_run
+from hardlab.engine.lifecycle import drain, remove_all
 from hardlab.engine.probe import HostFacts, environment_properties
-from hardlab.engine.runner import drain, remove_all
 from hardlab.errors import HarnessError
 from hardlab.pytest import allure_case, fixtures, junit, schedule, trustlab
 from hardlab.pytest.items import CaseFailure, CaseItem, ScenarioFile

@@ -13,12 +13,14 @@ A scenario file is TOML:
     from hardlab import spec
     scenario = spec.load("scenarios/seccomp/default.toml")   # raises spec.ScenarioError listing every problem
 
-Modules: `model` (the dataclasses), `scenario` (load), `steps` (steps and expectations), `container`
+Modules: `model` (the dataclasses), `scenario` (load), `case` (one [[case]] table), `abis` (syscall ABIs
+and probe names), `steps` (steps and expectations), `container`
 (the option allow-list), `seccomp` (profiles), `placeholders` (`${name}`), `checker` (problem collection,
 shared with course files), `vocabulary` (feature, errno and input-kind names), `caps`, `tomlpos`,
 `facts` (the engine facts a `when` rule may test).
 """
 
+from hardlab.spec.case import DEFAULT_TIMEOUT, LAB_IMAGE_PREFIX, TAG
 from hardlab.spec.checker import Checker, ScenarioError, display_path, toml_error_line
 from hardlab.spec.container import (
     CONTAINER_OPTIONS,
@@ -47,7 +49,7 @@ from hardlab.spec.model import (
     Step,
 )
 from hardlab.spec.placeholders import TRUST_PLACEHOLDERS, placeholders, substitute
-from hardlab.spec.scenario import DEFAULT_TIMEOUT, LAB_IMAGE_PREFIX, SCHEMA_VERSION, TAG, load, not_a_scenario
+from hardlab.spec.scenario import SCHEMA_VERSION, load, not_a_scenario
 from hardlab.spec.seccomp import MAX_PROFILE_BYTES, ProfileError, read_profile, seccomp_problems, seccomp_text_problems
 from hardlab.spec.steps import PROBE
 from hardlab.spec.vocabulary import ERRNO_NAMES, FEATURES, INPUT_KINDS, RUNNERS, SEVERITIES, USES

@@ -34,7 +34,7 @@ def test_kill_everything_profile_ends_in_time_and_leaves_nothing(run_hardlab, do
     """runc 1.1 hangs forever starting it: the start is given up after START_TIMEOUT, its runtime killed."""
     import time
 
-    from hardlab.engine.runner import START_TIMEOUT
+    from hardlab.engine.lifecycle import START_TIMEOUT
 
     began = time.monotonic()
     out = run_hardlab(str(FAULTS / "kill-all.toml"))

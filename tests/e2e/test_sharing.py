@@ -9,7 +9,7 @@ import pytest
 
 from hardlab import spec
 from hardlab.core.inputs import bind
-from hardlab.engine import labels, runner
+from hardlab.engine import labels, lifecycle, runner
 from hardlab.engine.client import sweep_run
 
 from .conftest import DATA, leftovers
@@ -69,7 +69,7 @@ def test_a_shared_container_that_died_is_replaced_and_the_run_repeated(docker_cl
     scenario = spec.load(DATA / "shared-timeout.toml")
     case = next(c for c in scenario.cases if c.id == "b-after-1")
     run_id, owner = "e2e-died-" + labels.new_run_id()[-6:], labels.owner()
-    containers = runner.session_containers()
+    containers = lifecycle.session_containers()
     try:
         first = runner.prepare(docker_client, case, scenario.path.parent, run_id, owner, bind(scenario, {}))
         second = runner.prepare(docker_client, case, scenario.path.parent, run_id, owner, bind(scenario, {}))
@@ -84,7 +84,7 @@ def test_a_shared_container_that_died_is_replaced_and_the_run_repeated(docker_cl
         assert after.main.container_id != before.main.container_id
     finally:
         containers.close()
-        runner.drain()
+        lifecycle.drain()
         sweep_run(docker_client, run_id)
     assert leftovers(docker_client, run_id) == []
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from hardlab.vm import disk as vm_disk
 from hardlab.vm import machine as vm
 from hardlab.vm import plan as vm_plan
 
@@ -29,11 +30,11 @@ RUN_TIMEOUT = int(os.environ.get("HARDLAB_VM_E2E_TIMEOUT", "1500"))
 
 def _skip_unless_vm_possible() -> None:
     machine = vm.Vm()
-    qemu = shutil.which(vm.QEMU)
+    qemu = shutil.which(vm_disk.QEMU)
     if qemu is None and os.geteuid() == 0 and shutil.which("apt-get"):
         qemu = "installable"  # `hardlab vm up` installs Debian's qemu itself
-    built = machine.built()
-    reason = vm_plan.skip_reason(qemu, None if built else vm.mirror_error(), built, os.geteuid() == 0)
+    built = machine.disks.built()
+    reason = vm_plan.skip_reason(qemu, None if built else vm_disk.mirror_error(), built, os.geteuid() == 0)
     if reason:
         pytest.skip(f"lab VM unavailable: {reason}")
 
@@ -139,11 +140,11 @@ TRIXIE_PACKS = ("scenarios/apparmor", "scenarios/privileged", "scenarios/seccomp
 
 def _skip_unless_trixie_possible() -> None:
     machine = vm.Vm(suite="trixie")
-    qemu = shutil.which(vm.QEMU)
+    qemu = shutil.which(vm_disk.QEMU)
     if qemu is None and os.geteuid() == 0 and shutil.which("apt-get"):
         qemu = "installable"
-    built = machine.built()
-    missing = None if built else vm.mirror_error(suite="trixie")
+    built = machine.disks.built()
+    missing = None if built else vm_disk.mirror_error(suite="trixie")
     reason = vm_plan.skip_reason(qemu, missing, built, os.geteuid() == 0)
     if reason:
         pytest.skip(f"trixie lab VM unavailable (needs trixie's dists/ on the Debian mirror): {reason}")

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from hardlab.grading import course as grading_course
-from hardlab.grading.course import Limits, confined_relpath, points_sum, size_bytes
+from hardlab.grading.limits import Limits, size_bytes
+from hardlab.grading.model import Course, points_sum
+from hardlab.grading.submit import confined_relpath
 from hardlab.spec import ScenarioError
 
 SCENARIO = """schema_version = 1
@@ -76,7 +78,7 @@ def folder(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def load(folder: Path, text: str) -> grading_course.Course:
+def load(folder: Path, text: str) -> Course:
     path = folder / "course.toml"
     path.write_text(text)
     return grading_course.load(path, root=folder)

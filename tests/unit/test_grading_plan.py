@@ -9,6 +9,7 @@ import pytest
 
 from hardlab.grading import course as grading_course
 from hardlab.grading import plan as grading_plan
+from hardlab.grading.model import Course
 from hardlab.grading.submit import SubmissionError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,15 +18,15 @@ LAB = {"lab:busybox": "hardlab/busybox:test", "lab:tools": "hardlab/tools:test"}
 
 
 @pytest.fixture(scope="module")
-def course() -> grading_course.Course:
+def course() -> Course:
     return grading_course.load(COURSE / "course.toml", root=ROOT)
 
 
-def make(course: grading_course.Course, subs: Path, tmp: Path, **kw: object) -> grading_plan.Plan:
+def make(course: Course, subs: Path, tmp: Path, **kw: object) -> grading_plan.Plan:
     return grading_plan.make(course, subs, tmp / "stage", LAB, host_file_exists=lambda p: True, **kw)  # type: ignore[arg-type]
 
 
-def test_plan_for_the_sample_class(course: grading_course.Course, tmp_path: Path) -> None:
+def test_plan_for_the_sample_class(course: Course, tmp_path: Path) -> None:
     plan = make(course, COURSE / "submissions", tmp_path)
     assert len(plan.entries) == len(plan.students) * 15
     by = {(e.student, e.assignment, e.case): e for e in plan.entries}
@@ -44,7 +45,7 @@ def test_plan_for_the_sample_class(course: grading_course.Course, tmp_path: Path
     assert plan.to_json() == grading_plan.Plan.from_json(plan.to_json()).to_json()
 
 
-def test_missing_host_file_skips_with_its_name(course: grading_course.Course, tmp_path: Path) -> None:
+def test_missing_host_file_skips_with_its_name(course: Course, tmp_path: Path) -> None:
     plan = grading_plan.make(course, COURSE / "submissions", tmp_path / "s", LAB, "reference",
                              host_file_exists=lambda p: p != "/usr/sbin/apparmor_parser")  # fmt: skip
     skipped = [e for e in plan.entries if e.skip]
@@ -52,14 +53,14 @@ def test_missing_host_file_skips_with_its_name(course: grading_course.Course, tm
     assert "the grading host lacks /usr/sbin/apparmor_parser" in skipped[0].skip
 
 
-def test_one_student_only(course: grading_course.Course, tmp_path: Path) -> None:
+def test_one_student_only(course: Course, tmp_path: Path) -> None:
     plan = make(course, COURSE / "submissions", tmp_path, only="reference")
     assert plan.students == ["reference"]
     with pytest.raises(SubmissionError, match="no student folder 'nobody'"):
         make(course, COURSE / "submissions", tmp_path, only="nobody")
 
 
-def test_a_swapped_file_after_staging_is_not_used(course: grading_course.Course, tmp_path: Path) -> None:
+def test_a_swapped_file_after_staging_is_not_used(course: Course, tmp_path: Path) -> None:
     subs = tmp_path / "subs"
     shutil.copytree(COURSE / "submissions" / "reference", subs / "alice")
     plan = make(course, subs, tmp_path)

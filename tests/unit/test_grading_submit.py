@@ -7,18 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from hardlab.grading.course import Limits
+from hardlab.grading.dockerfile import parse_dockerfile
+from hardlab.grading.limits import Limits
+from hardlab.grading.options import option_problems, parse_options, read_seccomp, stage_option_files
 from hardlab.grading.submit import (
     SubmissionError,
     context_hash,
-    option_problems,
-    parse_dockerfile,
-    parse_options,
     read_context,
     read_file,
-    read_seccomp,
     read_text,
-    stage_option_files,
     students,
     write_context,
 )

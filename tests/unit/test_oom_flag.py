@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hardlab.engine import runner
+from hardlab.engine import observe
 
 
 class LaggingContainer:
@@ -20,18 +20,18 @@ class LaggingContainer:
 
 def test_flag_that_trails_the_exit_is_seen() -> None:
     box = LaggingContainer(lag=3)
-    assert runner.final_state(box, 137)["OOMKilled"] is True
+    assert observe.final_state(box, 137)["OOMKilled"] is True
     assert box.reloads == 3
 
 
 def test_other_exit_codes_are_read_once() -> None:
     box = LaggingContainer(lag=3)
-    assert runner.final_state(box, 0)["OOMKilled"] is False
+    assert observe.final_state(box, 0)["OOMKilled"] is False
     assert box.reloads == 1
 
 
 def test_a_plain_sigkill_gives_up_after_the_bound(monkeypatch) -> None:
-    monkeypatch.setattr(runner, "OOM_FLAG_WAIT", 0.3)
+    monkeypatch.setattr(observe, "OOM_FLAG_WAIT", 0.3)
     box = LaggingContainer(lag=10**6)
-    assert runner.final_state(box, 137)["OOMKilled"] is False
+    assert observe.final_state(box, 137)["OOMKilled"] is False
     assert 2 <= box.reloads <= 5

@@ -12,6 +12,9 @@ import pytest
 
 from hardlab.cli import vm as vm_cli
 from hardlab.errors import BadInput
+from hardlab.system.debian import mirror_url
+from hardlab.vm import VmError
+from hardlab.vm import disk as vm_disk
 from hardlab.vm import machine as vm
 from hardlab.vm import plan as vm_plan
 from hardlab.vm.plan import Keys, QemuPlan
@@ -201,16 +204,16 @@ def test_stale_pid_file_is_not_trusted(tmp_path: Path, monkeypatch: pytest.Monke
     assert machine.running_pid() is None
     machine.pidfile.write_text("garbage")
     assert machine.running_pid() is None
-    with pytest.raises(vm.VmError, match="not up: run `hardlab vm up` first"):
+    with pytest.raises(VmError, match="not up: run `hardlab vm up` first"):
         machine.job("true")
     assert machine.down() is False and not machine.pidfile.exists()
 
 
 def test_mirror_comes_from_env_or_apt(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HARDLAB_DEBIAN_MIRROR", "http://mirror.example/debian")
-    assert vm.mirror_url() == "http://mirror.example/debian"
+    assert mirror_url() == "http://mirror.example/debian"
     monkeypatch.setenv("HARDLAB_DEBIAN_MIRROR", "http://127.0.0.1:9/debian")  # discard port: refused at once
-    error = vm.mirror_error(timeout=2)
+    error = vm_disk.mirror_error(timeout=2)
     assert error is not None and error.startswith("http://127.0.0.1:9/debian/dists/bookworm/Release: ")
 
 
