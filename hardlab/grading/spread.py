@@ -167,7 +167,9 @@ def grade(
     from hardlab.engine.probe import probe
 
     shares = [EngineShare(e.name, e.url, e.tls) for e, _ in engines]
-    base_id = labels.new_run_id()
+    from hardlab import config
+
+    base_id = config.env("HARDLAB_RUN_ID") or labels.new_run_id()  # each worker's id starts with it
     # A run id per worker: a batch's own sweep at its end must not remove a neighbour's containers.
     run_ids = {f"{e.name}#{k}": f"{base_id}-e{n}w{k}" for n, (e, _) in enumerate(engines) for k in range(per_engine)}
     facts: dict[str, str] = {}  # engine -> its host probe, made once here, handed to each of its batches

@@ -72,7 +72,7 @@ def test_engine_stopped_mid_run_is_one_engine_down_error_and_a_fast_stop(tmp_pat
                str(FAULTS / "engine-down.toml")]  # fmt: skip
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 60
-        while not client.containers.list(filters={"label": "hardlab.run=e2e-down"}):
+        while not client.containers.list(ignore_removed=True, filters={"label": "hardlab.run=e2e-down"}):
             assert time.monotonic() < deadline and proc.poll() is None, "no case started"
             time.sleep(0.2)
         time.sleep(1)
@@ -251,7 +251,8 @@ def test_a_worker_killed_mid_case_is_that_cases_harness_error(tmp_path, docker_c
     marker = pids / "killed-mid-case.pid"
     label = {"label": [f"hardlab.run={run_id}", "hardlab.case"]}
     while not (marker.is_file() and any("killed-mid-case" in c.labels.get("hardlab.case", "")
-                                        for c in docker_client.containers.list(filters=label))):  # fmt: skip
+                                        for c in docker_client.containers.list(ignore_removed=True,
+                                                                               filters=label))):  # fmt: skip
         assert time.monotonic() - began < 90 and proc.poll() is None, "the slow case never started"
         time.sleep(0.2)
     time.sleep(1)  # its step is sleeping now

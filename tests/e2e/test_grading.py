@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from hardlab.engine import labels
+
 ROOT = Path(__file__).resolve().parents[2]
 COURSE = ROOT / "labs" / "course"
 FULL = {"ex11-06": 6, "act11-01": 6, "ex11-05": 3, "caps": 4, "pids": 3, "nonroot": 3}
@@ -35,11 +37,24 @@ EXPECTED: dict[str, dict[str, float]] = {
 }
 
 
-def grade(submissions: Path, out: Path, *extra: str, course: Path = COURSE / "course.toml") -> tuple[int, str]:
+def grade(submissions: Path, out: Path, *extra: str, course: Path = COURSE / "course.toml",
+          run_id: str = "") -> tuple[int, str]:  # fmt: skip
+    """`hardlab grade`; with `run_id`, its containers and images carry it (HARDLAB_RUN_ID), so a test can
+    check what this grading left without counting what tests beside it are running."""
     cmd = [sys.executable, "-m", "hardlab.cli", "grade", str(submissions), "--course", str(course),
            "--out", str(out), "-n", "2", *extra]  # fmt: skip
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env={**os.environ})
+    env = {**os.environ, **({"HARDLAB_RUN_ID": run_id} if run_id else {})}
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
     return done.returncode, done.stdout + done.stderr
+
+
+def left_by(client: Any, run_id: str) -> tuple[list[str], list[str]]:
+    """(containers, grading images) of runs whose id starts with `run_id` that are still on the engine."""
+    mine = [c.id for c in client.containers.list(all=True, ignore_removed=True, filters={"label": labels.RUN})
+            if c.labels.get(labels.RUN, "").startswith(run_id)]  # fmt: skip
+    tags = [t for i in client.images.list(all=True) for t in i.tags
+            if t.startswith("hardlab-grade/") and t.rpartition(":")[2].startswith(run_id.lower())]  # fmt: skip
+    return mine, tags
 
 
 def scores(out: Path, name: str = "feedback.json") -> dict[str, dict[str, Any]]:
@@ -321,8 +336,6 @@ def test_hostile_class_is_graded_and_leaks_nothing(tmp_path: Path, docker_client
     """Issue 16's done-when and issue 17's grading items: every hostile submission gets its score and a
     sentence naming its file; the reference and an ordinary student keep their scores; no byte of a host
     file hard-linked into a submission reaches any report; no container or image is left behind."""
-    from hardlab.engine import labels
-
     secret = tmp_path / "secret.txt"
     secret.write_text("\n".join(SECRET_LINES) + "\n")
     subs = tmp_path / "subs"
@@ -330,10 +343,10 @@ def test_hostile_class_is_graded_and_leaks_nothing(tmp_path: Path, docker_client
         shutil.copytree(COURSE / "submissions" / name, subs / name)
     want = hostile_class(subs, secret)
     assert len(want) >= 20
-    before = {c.id for c in docker_client.containers.list(all=True, filters={"label": labels.KEY})}
+    run_id = "e2e-hostile-" + labels.new_run_id()[-6:]
     out = tmp_path / "out"
     started = time.monotonic()
-    code, output = grade(subs, out, course=hostile_course(tmp_path, "build_log_bytes = 600\n"))
+    code, output = grade(subs, out, course=hostile_course(tmp_path, "build_log_bytes = 600\n"), run_id=run_id)
     elapsed = time.monotonic() - started
     assert code == 0, output
     got = scores(out)
@@ -366,9 +379,7 @@ def test_hostile_class_is_graded_and_leaks_nothing(tmp_path: Path, docker_client
             for piece in (line, line[:16], line[-16:], "HARDLAB-CANARY"):
                 assert piece.encode() not in data, (path, piece)
     assert "canary" not in output.lower()
-    after = {c.id for c in docker_client.containers.list(all=True, filters={"label": labels.KEY})}
-    assert after <= before, f"containers left: {sorted(after - before)}"
-    assert not [i for i in docker_client.images.list() if any(t.startswith("hardlab-grade/") for t in i.tags)]
+    assert left_by(docker_client, run_id) == ([], []), "containers or grading images left"
     print(f"hostile class: {len(want) + 2} students graded in {elapsed:.1f}s")
 
 
@@ -383,7 +394,9 @@ def test_a_build_heavier_than_image_bytes_is_stopped_and_removed(tmp_path: Path,
                                       "RUN head -c 30000000 /dev/zero > /big\nUSER 1000\n")  # fmt: skip
     out = tmp_path / "out"
     started = time.monotonic()
-    code, output = grade(subs, out, "--student", "heavy", course=hostile_course(tmp_path, "image_bytes = 10000000\n"))
+    run_id = "e2e-heavy-" + labels.new_run_id()[-6:]
+    code, output = grade(subs, out, "--student", "heavy", course=hostile_course(tmp_path, "image_bytes = 10000000\n"),
+                         run_id=run_id)  # fmt: skip
     assert code == 0, output
     got = scores(out, "feedback-heavy.json")["heavy"]["nonroot"]
     message = got["checks"][0]["message"]
@@ -393,20 +406,20 @@ def test_a_build_heavier_than_image_bytes_is_stopped_and_removed(tmp_path: Path,
            "removed" in message, message
     print(f"\nimage_bytes: the heavy build was refused in a {time.monotonic() - started:.1f}s grading run")
     code, output = grade(subs, tmp_path / "out2", "--student", "reference",
-                         course=hostile_course(tmp_path, "image_bytes = 10000000\n"))  # fmt: skip
+                         course=hostile_course(tmp_path, "image_bytes = 10000000\n"),
+                         run_id=run_id + "-ref")  # fmt: skip
     assert code == 0, output
     ref = scores(tmp_path / "out2", "grades-reference.json")["reference"]
     assert {aid: a["score"] for aid, a in ref.items()} == FULL
-    assert not [i for i in docker_client.images.list(all=True) if any(t.startswith("hardlab-grade/") for t in i.tags)]
-    assert not docker_client.images.list(all=True, filters={"label": "hardlab.case=build heavy/image/Dockerfile"})
+    assert left_by(docker_client, run_id) == ([], [])  # both gradings' (the second's id starts with it too)
+    heavy_layers = docker_client.images.list(all=True, filters={"label": "hardlab.case=build heavy/image/Dockerfile"})
+    assert not [i for i in heavy_layers if i.labels.get(labels.RUN, "").startswith(run_id)]
 
 
 def test_images_of_a_killed_grading_run_are_swept_by_the_next_run(tmp_path: Path, docker_client: Any) -> None:
     """A grading run SIGKILLed mid-build never reaches its end (which removes its images): the next run's
     start removes every image whose owning process is gone, and no other image."""
     import signal
-
-    from hardlab.engine import labels
 
     subs = tmp_path / "subs"
     _write(subs / "slow", "image/Dockerfile", "FROM lab:busybox\nRUN echo layer > /one\nRUN sleep 60\nUSER 1000\n")
@@ -431,5 +444,6 @@ def test_images_of_a_killed_grading_run_are_swept_by_the_next_run(tmp_path: Path
     assert done.returncode == 0, done.stdout[-2000:]
     assert docker_client.images.list(all=True, filters=mine) == []
     assert lab_images <= {i.id for i in docker_client.images.list(filters={"label": "hardlab.recipe"})}
-    for c in docker_client.containers.list(all=True, filters={"label": labels.KEY}):  # its RUN container too
+    # its RUN container too
+    for c in docker_client.containers.list(all=True, ignore_removed=True, filters={"label": labels.KEY}):
         assert labels.owner_alive(c.labels.get(labels.OWNER, "")), c.name

@@ -193,7 +193,8 @@ def test_run_binds_each_worker_to_one_engine(engines: list[Any], tmp_path: Path)
     assert set(summary["engines"]) == {"a", "tls"}
     assert summary["engines"]["tls"]["url"] == tls.tcp_url and summary["engines"]["tls"]["engine"]["server_version"]
     for client in (a.client(), tls.tls_client()):
-        assert not client.containers.list(all=True, filters={"label": f"hardlab.run={summary['run_id']}"})
+        run_label = f"hardlab.run={summary['run_id']}"
+        assert not client.containers.list(all=True, ignore_removed=True, filters={"label": run_label})
 
 
 def test_audit_visits_hosts_in_parallel_with_the_same_results(engines: list[Any], tmp_path: Path) -> None:

@@ -83,7 +83,7 @@ def test_lab_image_fails_the_gate_at_high_15(tools_image: str, expected, tmp_pat
         assert finding["severity"] in {"Unknown", "Negligible", "Low", "Medium", "High", "Critical"}
         assert "fixed" in finding
     # the stopped container used to copy the files out is gone
-    assert client.containers.list(all=True, filters={"label": f"hardlab.run={run_id}"}) == []
+    assert client.containers.list(all=True, ignore_removed=True, filters={"label": f"hardlab.run={run_id}"}) == []
 
 
 def test_gate_boundary_on_the_real_count(tools_image: str) -> None:
