@@ -16,6 +16,7 @@ from hardlab.errors import BadInput
 PARSER = "apparmor_parser"
 ENABLED = Path("/sys/module/apparmor/parameters/enabled")
 PROFILES = Path("/sys/kernel/security/apparmor/profiles")
+DOCKER_DEFAULT = "docker-default"  # the engine's own profile, loaded by dockerd on first use
 # Noise apparmor_parser prints on a kernel without AppArmor; it says nothing about the profile.
 _NOISE = re.compile(r"^(Cache read/write disabled|Warning: unable to find a suitable fs in /proc/mounts)")
 # `profile NAME ...{` or an attachment-named profile `/usr/bin/nmap ... {` at the start of a line.
@@ -75,6 +76,11 @@ def run_load(path: Path) -> list[str]:
     """Load or replace the file's profiles in the kernel and write the cache (`apparmor_parser -r -W`)."""
     _run(path, ["-r", "-W"], "load")
     return profile_names(path.read_text())
+
+
+def run_remove(path: Path) -> None:
+    """Unload the file's profiles from the kernel (`apparmor_parser -R`)."""
+    _run(path, ["-R"], "remove")
 
 
 def _run(path: Path, flags: list[str], action: str) -> None:
