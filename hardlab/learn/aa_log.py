@@ -21,6 +21,8 @@ from typing import Any
 # key="quoted value" | key=unquoted (a hex-encoded name for paths with spaces or quotes is unquoted hex).
 _FIELD = re.compile(r'(?P<key>[a-z_]+)=(?:"(?P<quoted>[^"]*)"|(?P<bare>[^\s"]+))')
 _HEX = re.compile(r"^(?:[0-9A-F]{2})+$")
+# ALLOWED: what complain mode let through; AUDIT: an access an `audit` rule allows and logs (the execs).
+RECORDED = {"ALLOWED", "AUDIT"}
 # Mask letters the kernel logs for files -> the profile's permission letters.
 _FILE_PERMS = {"r": "r", "w": "w", "a": "a", "c": "w", "d": "w", "m": "m", "l": "l", "k": "k", "x": "x"}
 # Operations that name a path (everything else with a name= is mapped by its mask too, when it has one).
@@ -120,7 +122,7 @@ def parse(lines: Iterable[str], profile: str, learning: bool = True) -> AaRecord
             if verdict == "DENIED":
                 out.denied.append(describe(f))
             continue
-        if verdict != "ALLOWED":
+        if verdict not in RECORDED:
             continue
         out.records += 1
         _add(out, f, profile)
@@ -157,6 +159,8 @@ def _add(out: AaRecorded, f: dict[str, str], profile: str) -> None:
         perms = {_FILE_PERMS[c] for c in mask if c in _FILE_PERMS}
         if op == "exec":
             perms.add("x")
+        if op == "file_mmap":  # the learning profile's `ix` covers mmap's exec request, so it is never logged
+            perms.add("m")
         if perms:
             out.files.setdefault(f["name"], set()).update(perms)
             if op == "link" and f.get("target", "").startswith("/"):

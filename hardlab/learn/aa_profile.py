@@ -66,11 +66,15 @@ def enforce_name(name: str) -> str:
 
 
 def learning_profile(name: str) -> str:
-    """The complain-mode profile the workload is recorded under: no rules, so every access is logged."""
+    """The complain-mode profile the workload is recorded under: no rule it meets, so every access is logged."""
     return (
         "# Written by `hardlab learn --lsm apparmor` for recording only (complain mode: nothing is refused,\n"
         "# every access is logged as apparmor=\"ALLOWED\"). Loaded while recording, removed after.\n"
         f"profile {learning_name(name)} flags=({FLAGS},complain) {{\n"
+        "  # Every program runs under this same profile (a complain-mode exec without a rule would start an\n"
+        "  # empty learning child, null-PROGRAM, which leaves sockets unmediated: no network records), and\n"
+        "  # `audit` logs each exec (apparmor=\"AUDIT\"), so the programs run are still recorded.\n"
+        "  audit /** ix,\n"
         "}\n"
     )
 

@@ -188,3 +188,48 @@ def test_trixie_guest_runs_the_packs_with_docker_26_and_crun(vm_env: dict[str, s
     assert guest["apparmor_enabled"] == "Y" and guest["python"].startswith("3.13"), guest
     suites = {s.get("name", "") for s in ET.parse(TRIXIE_REPORTS / "junit.xml").getroot().iter("testsuite")}
     assert suites and all(name.startswith("vm-trixie:") for name in suites), suites
+
+
+# -- hardlab learn --lsm apparmor, in the guest: record in complain mode, generate, prove ------------------------
+LEARNED_AA = "reports/vm/learned-apparmor"
+AA_WORKLOAD = "nmap -n -sT -p 22,80 localhost"
+
+
+def test_vm_learns_an_apparmor_profile_for_nmap_and_proves_it(vm_env: dict[str, str]) -> None:
+    """The AppArmor twin of `hardlab learn` (issue 13): nmap recorded under a complain-mode profile in the
+    guest, the enforce profile generated from its audit records, and the proof run at once: nmap scans under
+    the learned profile, a write under /etc and a program nmap never ran are refused (each with its
+    docker-default control)."""
+    _skip_unless_vm_possible()
+    state = Path(vm_env["HARDLAB_VM_STATE"])
+    out = ROOT / LEARNED_AA
+    shutil.rmtree(out, ignore_errors=True)
+    # One case at a time and 4x step timeouts: the guest is TCG on a shared 2-core host.
+    learn = ["vm", "exec", "env", "HARDLAB_TIMEOUT_SCALE=4", "HARDLAB_PREFETCH=0", "python3", "-m", "hardlab.cli",
+             "learn", "--lsm", "apparmor", "--run", AA_WORKLOAD, "--out", LEARNED_AA, "--name", "nmap",
+             "--timeout", "120"]  # fmt: skip
+    started = time.monotonic()
+    done = _hardlab(learn, vm_env, RUN_TIMEOUT)  # boots the VM, runs learn in it, stops it
+    output = done.stdout + done.stderr
+    print(output[-6000:], f"\nlearn in the VM (boot included): {time.monotonic() - started:.0f}s")
+    assert not _qemu_of(state), "qemu must be gone after `vm exec` stopped the VM it booted"
+    assert done.returncode == 0, output[-4000:]
+    assert "method: complain-mode profile hardlab-learn-nmap" in output and "/dev/kmsg" in output, output
+    assert "proof passed" in output, output[-4000:]
+
+    profile = (out / "nmap.apparmor").read_text()
+    assert "profile hardlab-nmap flags=(attach_disconnected,mediate_deleted) {" in profile
+    assert "/usr/bin/nmap rix," in profile and "/usr/share/nmap/nmap-services r," in profile
+    assert "deny mount," in profile and "network inet stream," in profile, profile
+    assert "\n  file,\n" not in profile and "\n  network,\n" not in profile
+
+    summary = json.loads((out / "nmap.proof.json").read_text())
+    cases = {r["case"]: r for r in summary["results"]}
+    assert {c: r["outcome"] for c, r in cases.items()} == {
+        "workload-1": "passed", "refuses-write-etc": "passed", "refuses-exec-id": "passed"}, summary["totals"]
+    for case, code in (("refuses-write-etc", 2), ("refuses-exec-id", 126)):
+        runs = {e["run"]: e for e in cases[case]["evidence"]}
+        assert runs["case"]["exit_code"] == code and "Permission denied" in runs["case"]["stderr"], runs["case"]
+        assert runs["control"]["exit_code"] == 0, f"{case}: the same action under docker-default must work"
+    workload = {e["run"]: e for e in cases["workload-1"]["evidence"]}
+    assert "80/tcp" in workload["case"]["stdout"] and workload["case"]["exit_code"] == 0, workload["case"]

@@ -21,6 +21,8 @@ LINES = [
     f'audit: type=1400 audit(1733233000.123:41): apparmor="ALLOWED" operation="exec" profile="{P}" '
     f'name="/usr/bin/nmap" pid=811 comm="sh" requested_mask="x" denied_mask="x" fsuid=0 ouid=0 '
     f'target="{P}//null-/usr/bin/nmap"',
+    f'audit: type=1400 audit(1733233000.123:41): apparmor="AUDIT" operation="exec" profile="{P}" '
+    f'name="/usr/bin/id" pid=811 comm="sh" requested_mask="x" fsuid=0 ouid=0 target="{P}"',
     f'audit: type=1400 audit(1733233000.124:42): apparmor="ALLOWED" operation="file_mmap" profile="{P}" '
     f'name="/usr/lib/x86_64-linux-gnu/libc.so.6" pid=810 comm="sh" requested_mask="rm" denied_mask="rm" fsuid=0',
     f'audit: type=1400 audit(1733233000.125:43): apparmor="ALLOWED" operation="open" profile="{P}//null-/usr/bin/nmap" '
@@ -57,7 +59,7 @@ LINES = [
 
 def test_records_of_the_profile_and_its_learning_children_only():
     rec = aa_log.parse(LINES, P)
-    assert rec.records == 12
+    assert rec.records == 13
     assert rec.files["/usr/bin/nmap"] == {"x"}
     assert rec.files["/usr/share/nmap/nmap-services"] == {"r"}, "the exec'd program's child profile counts"
     assert rec.files["/tmp/out"] == {"w"} and rec.files["/var/log/app.log"] == {"a"}
@@ -65,7 +67,10 @@ def test_records_of_the_profile_and_its_learning_children_only():
     assert "/etc/shadow" not in rec.files and "/etc/gshadow" not in rec.files
     assert rec.capabilities == {"net_raw"} and rec.network == {("inet", "raw")}
     assert rec.signals == {("send", "@self")} and rec.ptrace == {("read", "unconfined")}
-    assert rec.execs() == ["/usr/bin/nmap"]
+    assert rec.execs() == ["/usr/bin/id", "/usr/bin/nmap"], "AUDIT records of the learning profile's execs count"
+    # under the learning profile's `audit /** ix` the kernel logs a library's mmap as "r" only: file_mmap is m
+    mmap = [ln.replace('requested_mask="rm" denied_mask="rm"', 'requested_mask="r" denied_mask="r"') for ln in LINES]
+    assert aa_log.parse(mmap, P).files["/usr/lib/x86_64-linux-gnu/libc.so.6"] == {"r", "m"}
 
 
 def test_denied_records_are_read_for_a_failing_proof():
@@ -96,13 +101,15 @@ def test_enforce_profile_has_docker_defaults_base_and_only_what_was_recorded():
     assert {"/usr/bin/nmap ix,", "/usr/lib/x86_64-linux-gnu/libc.so.6 rm,", "/tmp/out w,", "/var/log/app.log a,",
             "/proc/[0-9]*/net/dev r,", '"/tmp/a b" r,'} <= set(lines)  # fmt: skip
     assert not any(ln in {"file,", "capability,", "network,"} for ln in lines), "nothing is allowed wholesale"
-    assert aa_profile.rule_counts(text) == {"capability": 1, "network": 1, "file": 7, "exec": 1}
+    assert aa_profile.rule_counts(text) == {"capability": 1, "network": 1, "file": 8, "exec": 2}
     assert apparmor.profile_names(text) == ["hardlab-nmap"]
 
 
 def test_learning_profile_is_complain_mode_and_empty():
     text = aa_profile.learning_profile("nmap")
-    assert "profile hardlab-learn-nmap flags=(attach_disconnected,mediate_deleted,complain) {\n}" in text
+    assert "profile hardlab-learn-nmap flags=(attach_disconnected,mediate_deleted,complain) {\n" in text
+    rules = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    assert rules[1:] == ["audit /** ix,", "}"], "only execs are covered (and logged): programs stay in it"
     assert apparmor.profile_names(text) == ["hardlab-learn-nmap"]
 
 
@@ -121,11 +128,11 @@ def test_proof_scenario_loads_and_probes_what_the_workload_never_did(tmp_path: P
     sc = load(tmp_path / "nmap.toml")
     assert "apparmor" in sc.requires
     cases = {c.id: c for c in sc.cases}
-    assert set(cases) == {"workload-1", "refuses-write-etc", "refuses-exec-id"}
+    assert set(cases) == {"workload-1", "refuses-write-etc", "refuses-exec-ls"}, "id was run: ls is probed"
     assert cases["workload-1"].container["security_opt"] == ["apparmor=hardlab-nmap"]
     assert cases["workload-1"].container["user"] == "root"
     assert cases["workload-1"].control.container["security_opt"] == []  # type: ignore[union-attr]
-    assert 126 in cases["refuses-exec-id"].steps[0].expect.exit_code
+    assert 126 in cases["refuses-exec-ls"].steps[0].expect.exit_code
     assert aa_proof.never_ran(["/usr/bin/id", "/usr/bin/ls"]) == "/usr/bin/touch"
     assert aa_proof.never_wrote({aa_proof.NEVER_WRITTEN: {"w"}}) is None
 
