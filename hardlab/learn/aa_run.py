@@ -12,6 +12,7 @@ back, so a failing workload is told what it was refused.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -22,7 +23,8 @@ from typing import Any, TextIO
 
 from hardlab.engine import labels
 from hardlab.engine.client import EngineError, connect
-from hardlab.engine.runner import ensure_image, run_once
+from hardlab.engine.lifecycle import run_once
+from hardlab.engine.runner import ensure_image
 from hardlab.errors import BadInput, HarnessError
 from hardlab.learn import aa_log, aa_profile, aa_proof
 from hardlab.learn.proof import Workload
@@ -120,9 +122,8 @@ def learn(opts: AaOptions, log: TextIO = sys.stderr, run_pytest: Callable[[Path,
 
 
 def warm_default(client: Any, image: str, timeout: float, log: TextIO) -> None:
-    """Have the engine load docker-default before the proof: dockerd compiles and loads it on its first
-    container that uses it, which took over 30 s under the lab VM's TCG, past the runner's start bound,
-    and the proof's first control (under docker-default) then failed to start."""
+    """Have the engine load docker-default before the proof when it is not loaded yet (dockerd compiles it
+    on the first container that uses it: seconds under TCG, inside the runner's 30 s start bound)."""
     if apparmor.DOCKER_DEFAULT in apparmor.loaded():
         return
     started = time.monotonic()
@@ -219,11 +220,14 @@ def prove(files: Mapping[str, Path], workers: str, log: TextIO,
         names = apparmor.run_load(files["profile"])
     except apparmor.ProfileError as exc:
         raise HarnessError(f"the learned profile did not load: {exc}") from exc
+    report = files["proof"]
+    report.unlink(missing_ok=True)
     mark = kernlog.mark()
     try:
-        report = files["proof"]
-        report.unlink(missing_ok=True)
-        code = (run_pytest or _pytest)(files["scenario"], report, workers)
+        with tempfile.TemporaryDirectory(prefix="hardlab-aa-proof-") as tmp:  # the runner writes its ini there
+            code = (run_pytest or _pytest)(files["scenario"], Path(tmp) / "summary.json", workers)
+            if (Path(tmp) / "summary.json").is_file():
+                shutil.copyfile(Path(tmp) / "summary.json", report)
         time.sleep(FLUSH_S)
         lines = [ln for got in kernlog.since(mark).values() for ln in got]
     finally:

@@ -219,8 +219,11 @@ def test_vm_learns_an_apparmor_profile_for_nmap_and_proves_it(vm_env: dict[str, 
 
     profile = (out / "nmap.apparmor").read_text()
     assert "profile hardlab-nmap flags=(attach_disconnected,mediate_deleted) {" in profile
-    assert "/usr/bin/nmap rix," in profile and "/usr/share/nmap/nmap-services r," in profile
+    rules = {ln.strip().rsplit(" ", 1)[0]: ln.strip().rsplit(" ", 1)[-1] for ln in profile.splitlines() if ln.strip()}
+    assert rules.get("/usr/bin/nmap", "").endswith("ix,"), "the program the workload ran runs under the profile"
+    assert rules.get("/usr/share/nmap/nmap-services") == "r,", profile
     assert "deny mount," in profile and "network inet stream," in profile, profile
+    assert not (out / "pytest.ini").exists(), "the proof's own pytest.ini stays in a temporary folder"
     assert "\n  file,\n" not in profile and "\n  network,\n" not in profile
 
     summary = json.loads((out / "nmap.proof.json").read_text())
