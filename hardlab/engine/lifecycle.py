@@ -17,13 +17,14 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from hardlab import config
 from hardlab.engine.client import EngineError, remove, unwedge
 from hardlab.engine.output import read_logs
 from hardlab.engine.shared import Containers
 
 # A start takes ~0.3 s; one still not done after this is wedged (runc 1.1 hangs forever on a seccomp
 # profile that kills every syscall), and is given up, its runtime process killed, its container removed.
-START_TIMEOUT = 30.0
+START_TIMEOUT = 30.0  # seconds, times HARDLAB_TIMEOUT_SCALE (the lab VM under TCG sets 4)
 # A step's timeout counts from its submission here, so there is a thread for every run a session has in
 # flight (a prefetching session runs several cases at once, each with its control).
 pool = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="hardlab-exec")
@@ -43,14 +44,15 @@ class StartTimeout(docker.errors.APIError):
 def start_container(container: Any) -> None:
     """container.start(), bounded by START_TIMEOUT: a wedged start raises StartTimeout once the
     container's runtime process is killed (so its removal, and every later sweep, is not blocked)."""
+    limit = START_TIMEOUT * config.timeout_scale()
     future = pool.submit(container.start)
     try:
-        future.result(timeout=START_TIMEOUT)
+        future.result(timeout=limit)
     except concurrent.futures.TimeoutError:
         killed = unwedge(str(container.id))
         how = "its runtime process was killed and the container removed" if killed else "the container is removed"
         raise StartTimeout(
-            f"the engine did not start the container within {START_TIMEOUT:.0f} s ({how}); a seccomp profile "
+            f"the engine did not start the container within {limit:.0f} s ({how}); a seccomp profile "
             "that kills every syscall (defaultAction SCMP_ACT_KILL) wedges runc 1.1 like this"
         ) from None
     except docker.errors.APIError:
