@@ -151,7 +151,10 @@ def test_a_class_spread_over_three_engines_grades_like_one(engines: list[Any], t
 
     reader = threading.Thread(target=watch, daemon=True)
     reader.start()
-    out, _ = proc.communicate(timeout=1800)
+    # Not communicate(): it would read stderr too, racing the watcher for the lines it waits for.
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    proc.wait(timeout=1800)
     reader.join(timeout=30)
     spread_s = time.monotonic() - started
     text = out + "".join(err)
