@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from hardlab.learn.aa_profile import enforce_name
-from hardlab.learn.proof import Workload, _list, _s, toml_value
+from hardlab.learn.proof import Workload, toml_list, toml_str, workload_cases
 
 # Programs of every Debian image; the first the workload never ran is the "never ran" probe.
 NEVER_RAN_CANDIDATES = ("/usr/bin/id", "/usr/bin/ls", "/usr/bin/touch", "/usr/bin/cat", "/usr/bin/nmap")
@@ -71,7 +71,7 @@ def scenario(
 ) -> str:
     """The scenario TOML proving the profile hardlab-NAME (loaded by the conftest next to it)."""
     profile = enforce_name(name)
-    confined = _list([f"apparmor={profile}"])
+    confined = toml_list([f"apparmor={profile}"])
     out = [
         "# Written by `hardlab learn --lsm apparmor`: the proof of the learned AppArmor profile next to it",
         f"# ({name}{PROFILE_SUFFIX}, loaded by conftest.py). Run it again with",
@@ -79,8 +79,8 @@ def scenario(
         "schema_version = 1",
         "",
         "[scenario]",
-        f"id = {_s('learned-apparmor-' + name)}",
-        f"title = {_s('The AppArmor profile learned for ' + name + ' runs the workload and refuses the rest')}",
+        f"id = {toml_str('learned-apparmor-' + name)}",
+        f"title = {toml_str('The AppArmor profile learned for ' + name + ' runs the workload and refuses the rest')}",
         'description = """',
         f"The workload exits as recorded under {profile} (control: the same workload under docker-default).",
         "A write under /etc and a program the workload never ran are refused under it, and allowed under",
@@ -92,44 +92,23 @@ def scenario(
         'remediation = "Re-record the workload (hardlab learn --lsm apparmor) or add the refused access."',
         "",
         "[defaults]",
-        f"image = {_s(image)}",
+        f"image = {toml_str(image)}",
         f"timeout = {timeout:g}",
     ]
-    own = "".join(f", {k} = {toml_value(v)}" for k, v in container.items())
-    for n, w in enumerate(workloads, 1):
-        argv = _list(["/bin/sh", "-c", w.command])
-        out += [
-            "",
-            "[[case]]",
-            f'id = "workload-{n}"',
-            f"title = {_s('the workload runs under the learned AppArmor profile: ' + w.command)}",
-            f"container = {{ command = {argv}, security_opt = {confined}{own} }}",
-            "",
-            "[[case.step]]",
-            f"name = {_s(w.command + ' exits ' + str(w.exit_code) + ' under ' + profile)}",
-            "wait = true",
-            f"exit_code = {w.exit_code}",
-            "",
-            "[case.control]",
-            f"container = {{ command = {argv}, security_opt = []{own} }}  # the engine's docker-default",
-            "",
-            "[[case.control.step]]",
-            'name = "the same workload under docker-default"',
-            "wait = true",
-            f"exit_code = {w.exit_code}",
-        ]
+    out += workload_cases(workloads, container, confined, titled="the learned AppArmor profile", learned=profile,
+                          default="docker-default", comment="the engine's docker-default")
     target = never_wrote(files)
     if target:
-        write = _list(["/bin/sh", "-c", f"echo learned > {target} && echo wrote"])
+        write = toml_list(["/bin/sh", "-c", f"echo learned > {target} && echo wrote"])
         out += [
             "",
             "[[case]]",
             'id = "refuses-write-etc"',
-            f"title = {_s('writing ' + target + ', which the workload never did, is refused')}",
+            f"title = {toml_str('writing ' + target + ', which the workload never did, is refused')}",
             f'container = {{ command = {write}, security_opt = {confined}, user = "root" }}',
             "",
             "[[case.step]]",
-            f"name = {_s('the write under ' + profile)}",
+            f"name = {toml_str('the write under ' + profile)}",
             "wait = true",
             "exit_code = 2",
             'stderr_contains = ["Permission denied"]',
@@ -146,16 +125,16 @@ def scenario(
         ]
     program = never_ran(execs)
     if program:
-        run = _list(["/bin/sh", "-c", f"{program} && echo ran"])  # no redirection: /dev/null may be refused
+        run = toml_list(["/bin/sh", "-c", f"{program} && echo ran"])  # no redirection: /dev/null may be refused
         out += [
             "",
             "[[case]]",
-            f"id = {_s('refuses-exec-' + program.rsplit('/', 1)[-1])}",
-            f"title = {_s('running ' + program + ', which the workload never ran, is refused')}",
+            f"id = {toml_str('refuses-exec-' + program.rsplit('/', 1)[-1])}",
+            f"title = {toml_str('running ' + program + ', which the workload never ran, is refused')}",
             f'container = {{ command = {run}, security_opt = {confined}, user = "root" }}',
             "",
             "[[case.step]]",
-            f"name = {_s(program + ' under ' + profile)}",
+            f"name = {toml_str(program + ' under ' + profile)}",
             "wait = true",
             "exit_code = 126",
             'stderr_contains = ["Permission denied"]',
@@ -165,7 +144,7 @@ def scenario(
             f'container = {{ command = {run}, security_opt = [], user = "root" }}  # docker-default',
             "",
             "[[case.control.step]]",
-            f"name = {_s(program + ' under docker-default')}",
+            f"name = {toml_str(program + ' under docker-default')}",
             "wait = true",
             "exit_code = 0",
             'stdout_contains = ["ran"]',

@@ -70,12 +70,13 @@ def probe_syscalls(profile_allows: Iterable[str]) -> list[str]:
     return sorted({n for n, _ in rows} | {"clone3"} | ({made} if made else set()))
 
 
-def _s(value: str) -> str:
+def toml_str(value: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's)."""
     return json.dumps(value)
 
 
-def _list(values: Iterable[str]) -> str:
-    return "[" + ", ".join(_s(v) for v in values) + "]"
+def toml_list(values: Iterable[str]) -> str:
+    return "[" + ", ".join(toml_str(v) for v in values) + "]"
 
 
 def toml_value(value: Any) -> str:
@@ -85,12 +86,47 @@ def toml_value(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
-        return _s(value)
+        return toml_str(value)
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_s(str(k))} = {toml_value(v)}" for k, v in value.items()) + " }"
+        return "{ " + ", ".join(f"{toml_str(str(k))} = {toml_value(v)}" for k, v in value.items()) + " }"
     raise TypeError(f"no TOML form for {type(value).__name__}")
+
+
+def workload_cases(
+    workloads: Sequence[Workload], container: Mapping[str, Any], confined: str, *, titled: str, learned: str,
+    default: str, comment: str,
+) -> list[str]:
+    """TOML lines of a proof's workload cases: each workload, as the container's main process with its own
+    run options, exits as recorded under `confined` (the security_opt list as TOML) and, in the control,
+    under the engine's default. `titled`/`learned` name the learned profile in the case's title and step,
+    `default`/`comment` the engine's in the control's step and option line."""
+    own = "".join(f", {k} = {toml_value(v)}" for k, v in container.items())
+    out: list[str] = []
+    for n, w in enumerate(workloads, 1):
+        argv = toml_list(["/bin/sh", "-c", w.command])
+        out += [
+            "",
+            "[[case]]",
+            f'id = "workload-{n}"',
+            f"title = {toml_str(f'the workload runs under {titled}: ' + w.command)}",
+            f"container = {{ command = {argv}, security_opt = {confined}{own} }}",
+            "",
+            "[[case.step]]",
+            f"name = {toml_str(w.command + ' exits ' + str(w.exit_code) + ' under ' + learned)}",
+            "wait = true",
+            f"exit_code = {w.exit_code}",
+            "",
+            "[case.control]",
+            f"container = {{ command = {argv}, security_opt = []{own} }}  # {comment}",
+            "",
+            "[[case.control.step]]",
+            f"name = {toml_str('the same workload under ' + default)}",
+            "wait = true",
+            f"exit_code = {w.exit_code}",
+        ]
+    return out
 
 
 def scenario(
@@ -114,8 +150,8 @@ def scenario(
         "schema_version = 1",
         "",
         "[scenario]",
-        f"id = {_s('learned-' + name)}",
-        f"title = {_s('The profile learned for ' + name + ' runs the workload and refuses the rest')}",
+        f"id = {toml_str('learned-' + name)}",
+        f"title = {toml_str('The profile learned for ' + name + ' runs the workload and refuses the rest')}",
         'description = """',
         "The workload exits as recorded under the learned profile (control: the same workload under the",
         "engine's default profile). Docker's dangerous syscalls, clone3 and a syscall the workload never",
@@ -129,35 +165,16 @@ def scenario(
         'remediation = "Re-record the workload (hardlab learn) or widen the profile with --allow NAME."',
         "",
         "[defaults]",
-        f"image = {_s(image)}",
+        f"image = {toml_str(image)}",
         f"timeout = {timeout:g}",
     ]
-    own = "".join(f", {k} = {toml_value(v)}" for k, v in container.items())
-    for n, w in enumerate(workloads, 1):
-        argv = _list(["/bin/sh", "-c", w.command])
-        out += [
-            "",
-            "[[case]]",
-            f'id = "workload-{n}"',
-            f"title = {_s('the workload runs under the learned profile: ' + w.command)}",
-            f"container = {{ command = {argv}, security_opt = [{_s('seccomp=' + profile_file)}]{own} }}",
-            "",
-            "[[case.step]]",
-            f"name = {_s(w.command + ' exits ' + str(w.exit_code) + ' under the learned profile')}",
-            "wait = true",
-            f"exit_code = {w.exit_code}",
-            "",
-            "[case.control]",
-            f"container = {{ command = {argv}, security_opt = []{own} }}  # the engine's default profile",
-            "",
-            "[[case.control.step]]",
-            'name = "the same workload under the engine\'s default profile"',
-            "wait = true",
-            f"exit_code = {w.exit_code}",
-        ]
-    probe_opt = _list(["seccomp=" + probe_profile_file])
+    out += workload_cases(workloads, container, toml_list(["seccomp=" + profile_file]), titled="the learned profile",
+                          learned="the learned profile", default="the engine's default profile",
+                          comment="the engine's default profile")  # fmt: skip
+    probe_opt = toml_list(["seccomp=" + probe_profile_file])
     rows_toml = ",\n".join(
-        f"  {{ syscall = {_s(n)}, probe = {_s(prober.filter_only(n))}, gate = {_list(g)} }}" for n, g in rows
+        f"  {{ syscall = {toml_str(n)}, probe = {toml_str(prober.filter_only(n))}, gate = {toml_list(g)} }}"
+        for n, g in rows
     )
     out += [
         "",
@@ -193,7 +210,7 @@ def scenario(
         "",
         "[[case.step]]",
         'name = "clone3 under the learned profile"',
-        f"syscall = {_s(prober.filter_only('clone3'))}",
+        f"syscall = {toml_str(prober.filter_only('clone3'))}",
         "exit_code = 0",
         'errno = "ENOSYS"',
         "",
@@ -202,7 +219,7 @@ def scenario(
         "",
         "[[case.control.step]]",
         'name = "clone3 unconfined reaches the kernel (EINVAL: size 0)"',
-        f"syscall = {_s(prober.filter_only('clone3'))}",
+        f"syscall = {toml_str(prober.filter_only('clone3'))}",
         "exit_code = 0",
         'errno_not = ["ENOSYS", "EPERM"]',
     ]
@@ -210,14 +227,14 @@ def scenario(
         out += [
             "",
             "[[case]]",
-            f"id = {_s('never-made-' + made)}",
-            f"title = {_s(made + ', which the workload never made, is refused')}",
+            f"id = {toml_str('never-made-' + made)}",
+            f"title = {toml_str(made + ', which the workload never made, is refused')}",
             'abis = ["x86_64", "i386"]',
             f"container = {{ security_opt = {probe_opt} }}",
             "",
             "[[case.step]]",
-            f"name = {_s(made + ' under the learned profile')}",
-            f"syscall = {_s(made)}",
+            f"name = {toml_str(made + ' under the learned profile')}",
+            f"syscall = {toml_str(made)}",
             "exit_code = 0",
             'errno = "EPERM"',
             "",
@@ -225,8 +242,8 @@ def scenario(
             "container = { security_opt = [] }  # the engine's default profile allows it",
             "",
             "[[case.control.step]]",
-            f"name = {_s(made + ' under the default profile reaches the kernel')}",
-            f"syscall = {_s(made)}",
+            f"name = {toml_str(made + ' under the default profile reaches the kernel')}",
+            f"syscall = {toml_str(made)}",
             "exit_code = 0",
             'errno_not = ["EPERM", "ENOSYS"]',
         ]
